@@ -1,0 +1,129 @@
+"""Renders verdicts for people (terminal) and machines (JSON lines); never decides anything."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, TextIO
+
+from bot.domain import Finding, Verdict
+from bot.screening import Explanation
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """The JSON shape of one finding (spans are offsets into the original text)."""
+    return {
+        "rule": finding.rule_id,
+        "category": finding.category.value,
+        "severity": finding.severity.label,
+        "start": finding.start,
+        "end": finding.end,
+        "score": finding.score,
+        "why": finding.why,
+    }
+
+
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
+    """The JSON shape of a verdict, as `screen --jsonl` prints it."""
+    return {
+        "categories": [c.value for c in verdict.categories],
+        "severity": verdict.severity.label if verdict.severity is not None else None,
+        "actions": [a.value for a in verdict.actions],
+        "findings": [finding_json(f) for f in verdict.findings],
+        "redacted": verdict.redacted,
+    }
+
+
+def render_verdict(text: str, verdict: Verdict) -> str:
+    """A short human-readable verdict. Shows the REDACTED text, never raw personal data."""
+    lines = [f"message: {verdict.redacted}"]
+    if not verdict.findings:
+        lines.append("verdict: clean")
+        return "\n".join(lines)
+    severity = verdict.severity.label if verdict.severity is not None else "-"
+    categories = ", ".join(c.value for c in verdict.categories)
+    lines.append(f"verdict: FLAGGED  {categories}  severity {severity}")
+    lines.append(f"actions: {', '.join(a.value for a in verdict.actions)}")
+    for finding in verdict.findings:
+        shown = (
+            "*" * (finding.end - finding.start)
+            if finding.redact
+            else text[finding.start : finding.end]
+        )
+        lines.append(
+            f"  - {finding.rule_id} ({finding.category.value}, {finding.severity.label}) "
+            f"[{finding.start}:{finding.end}] {shown!r} score {finding.score}: {finding.why}"
+        )
+    return "\n".join(lines)
+
+
+def render_explanation(text: str, explanation: Explanation, ner_status: str) -> str:
+    """Everything a rule author needs to see why a message was (not) flagged."""
+    verdict = explanation.verdict
+    lines = [
+        f"original:   {text!r}",
+        f"normalised: {explanation.normalised!r}",
+        f"rules:      version {verdict.rules_version}; names: {ner_status}",
+    ]
+    if verdict.findings:
+        lines.append("findings:")
+        for f in verdict.findings:
+            lines.append(
+                f"  + {f.rule_id} [{f.start}:{f.end}] {text[f.start : f.end]!r} "
+                f"{f.category.value}/{f.severity.label} score {f.score}\n      why: {f.why}"
+            )
+    else:
+        lines.append("findings:   none")
+    if verdict.below_threshold:
+        lines.append("not counted (dropped or below min_score):")
+        for f in verdict.below_threshold:
+            lines.append(
+                f"  - {f.rule_id} [{f.start}:{f.end}] {text[f.start : f.end]!r} "
+                f"score {f.score}\n      why: {f.why}"
+            )
+    if explanation.names:
+        lines.append(
+            "names seen: "
+            + ", ".join(
+                f"{text[n.start : n.end]!r} ({n.why}, {n.score})" for n in explanation.names
+            )
+        )
+    for error in explanation.errors:
+        lines.append(f"error: {error}")
+    lines.append(f"actions:    {', '.join(a.value for a in verdict.actions)}")
+    lines.append(f"redacted:   {verdict.redacted}")
+    return "\n".join(lines)
+
+
+class Summary:
+    """Counts per category and rule over a run of `screen --jsonl`."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.messages = 0
+        self.flagged = 0
+        self.errors = 0
+        self.categories: Counter[str] = Counter()
+        self.rules: Counter[str] = Counter()
+
+    def add(self, verdict: Verdict) -> None:
+        """Count one verdict."""
+        self.messages += 1
+        self.flagged += bool(verdict.findings)
+        self.categories.update(c.value for c in verdict.categories)
+        self.rules.update({f.rule_id for f in verdict.findings})
+
+    def write(self, out: TextIO) -> None:
+        """Print the summary table."""
+        out.write(
+            f"\n{self.messages} messages, {self.flagged} flagged, {self.errors} bad input lines\n"
+        )
+        for name, count in sorted(self.categories.items()):
+            out.write(f"  category {name:<12} {count}\n")
+        for name, count in self.rules.most_common():
+            out.write(f"  rule     {name:<28} {count}\n")
+
+
+def dumps(value: dict[str, Any]) -> str:
+    """Compact JSON that keeps Chinese readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,245 @@
+"""Screener: one message in, one Verdict out (normalise, match, names, merge, threshold, act)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from bot.domain import Action, Category, Finding, Severity, Verdict
+from bot.matcher import Deadline, Evaluated, Lexicon
+from bot.normalize import NormalizedText
+from bot.redact import redact
+from bot.rulebook import Policy, Rulebook, load_rulebook
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 200_000  # DingTalk caps text at ~20 KB; anything larger is screened in part
+NAME_RULE_ID = "client-name"
+NAME_TITLE = "Client name next to personal data"
+# Findings of these rules make a nearby name personal data (an identifier, account or contact).
+_NAME_KEEP = (1, 0)
+
+
+class NameSpanLike(Protocol):
+    """What the name finder returns for one name (see bot.names)."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def why(self) -> str: ...
+
+
+class NameFinderLike(Protocol):
+    """The name detector the screener uses when available."""
+
+    status: str
+
+    def find(self, text: str) -> Sequence[NameSpanLike]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Everything `rules explain` shows: the normalised text and every hit, kept or dropped."""
+
+    normalised: str
+    verdict: Verdict
+    evaluated: tuple[Evaluated, ...]
+    names: tuple[NameSpanLike, ...]
+    errors: tuple[str, ...]
+
+
+class Screener:
+    """Screens text against a rule book (and names, when a name finder is loaded)."""
+
+    def __init__(self, rulebook: Rulebook, names: NameFinderLike | None = None) -> None:
+        """Compile ``rulebook``; ``names`` is optional (the screener works without NER)."""
+        self.rulebook = rulebook
+        self.lexicon = Lexicon(rulebook)
+        self.names = names
+        self.policy: Policy = rulebook.policy
+        self.rules_version = rulebook.version
+        self._rules = {rule.id: rule for rule in rulebook.rules}
+
+    @classmethod
+    def from_directory(cls, rules_dir: Path, *, ner: bool = True) -> Screener:
+        """Load rules from ``rules_dir`` (raises RulebookError) and, if asked, the name finder."""
+        return cls(load_rulebook(rules_dir), load_name_finder() if ner else None)
+
+    @property
+    def ner_status(self) -> str:
+        """Human-readable state of name detection."""
+        return self.names.status if self.names is not None else "name detection off"
+
+    def screen(self, text: str) -> Verdict:
+        """Screen one message. CPU-bound and synchronous: async callers use a worker thread."""
+        return self.explain(text).verdict
+
+    def explain(self, text: str) -> Explanation:
+        """Screen one message and keep every intermediate result for explanation."""
+        errors: list[str] = []
+        if len(text) > MAX_MESSAGE_CHARS:
+            errors.append(
+                f"message is {len(text)} characters; "
+                f"only the first {MAX_MESSAGE_CHARS} were screened"
+            )
+            text = text[:MAX_MESSAGE_CHARS]
+        norm = self.lexicon.normalise(text)
+        deadline = Deadline(self.lexicon.pattern_timeout, self.lexicon.message_budget)
+        evaluated, regex_errors = self.lexicon.evaluate(norm, deadline)
+        errors.extend(regex_errors)
+        min_score = self.policy.min_score
+        passed = [_to_finding(e) for e in evaluated if not e.dropped and e.score >= min_score]
+        below = [_to_finding(e) for e in evaluated if e.dropped or e.score < min_score]
+        names: tuple[NameSpanLike, ...] = ()
+        if self.names is not None and passed and any(f.category is Category.PII for f in passed):
+            # A name alone is not personal data; a name in the same message as an identifier,
+            # account or contact detail is, so only then is it looked for and masked.
+            names = tuple(self._find_names(text, errors))
+            passed.extend(self._name_findings(names, passed))
+        findings = tuple(_merge(passed))
+        verdict = self._verdict(text, norm, findings, tuple(below), tuple(errors))
+        return Explanation(norm.text, verdict, tuple(evaluated), names, tuple(errors))
+
+    def _find_names(self, text: str, errors: list[str]) -> list[NameSpanLike]:
+        assert self.names is not None  # noqa: S101
+        try:
+            return list(self.names.find(text))
+        except Exception as error:
+            errors.append(f"name detection failed: {type(error).__name__}")
+            log.warning("name detection failed", exc_info=True)
+            return []
+
+    def _name_findings(
+        self, names: Sequence[NameSpanLike], passed: list[Finding]
+    ) -> list[Finding]:
+        out = []
+        for name in names:
+            if name.score < self.policy.name_score:
+                continue
+            if any(f.start < name.end and name.start < f.end for f in passed):
+                continue  # the span is already an identifier finding
+            out.append(
+                Finding(
+                    rule_id=NAME_RULE_ID,
+                    category=Category.PII,
+                    severity=self.policy.name_severity,
+                    start=name.start,
+                    end=name.end,
+                    score=round(name.score, 3),
+                    why=f"NER: {name.why}; next to personal data",
+                    title=NAME_TITLE,
+                    redact=True,
+                )
+            )
+        return out
+
+    def _verdict(
+        self,
+        text: str,
+        norm: NormalizedText,
+        findings: tuple[Finding, ...],
+        below: tuple[Finding, ...],
+        errors: tuple[str, ...],
+    ) -> Verdict:
+        del norm, errors
+        categories = tuple(c for c in Category if any(f.category is c for f in findings))
+        severity = max((f.severity for f in findings), default=None)
+        actions: dict[Action, None] = {Action.LOG: None}
+        for finding in findings:
+            for action in self.policy.actions_for(finding.category, finding.severity):
+                actions[action] = None
+        masks = []
+        for finding in findings:
+            if not finding.redact:
+                continue
+            rule = self._rules.get(finding.rule_id)
+            keep = (
+                (rule.redact.keep_start, rule.redact.keep_end)
+                if rule and rule.redact
+                else _NAME_KEEP
+            )
+            masks.append((finding.start, finding.end, *keep))
+        return Verdict(
+            findings=findings,
+            categories=categories,
+            severity=severity,
+            actions=tuple(a for a in Action if a in actions),
+            redacted=redact(text, masks),
+            rules_version=self.rules_version,
+            below_threshold=below,
+        )
+
+
+def _to_finding(evaluated: Evaluated) -> Finding:
+    rule = evaluated.rule
+    return Finding(
+        rule_id=rule.id,
+        category=rule.category,
+        severity=rule.severity,
+        start=evaluated.start,
+        end=evaluated.end,
+        score=evaluated.score,
+        why=evaluated.why,
+        title=rule.title,
+        redact=rule.redact is not None,
+    )
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """Collapse duplicates and overlaps within a category to the strongest finding.
+
+    A digit run can look like a phone number, an account and a card at once; compliance
+    needs one answer per span, so the best-scored (then most severe, then longest) wins and
+    the others are named in its explanation.
+    """
+    ranked = sorted(
+        findings, key=lambda f: (-f.score, -f.severity, -(f.end - f.start), f.start, f.rule_id)
+    )
+    kept: list[Finding] = []
+    also: dict[int, list[str]] = {}
+    for finding in ranked:
+        clash = next(
+            (
+                i
+                for i, k in enumerate(kept)
+                if k.category is finding.category
+                and finding.start < k.end
+                and k.start < finding.end
+            ),
+            None,
+        )
+        if clash is None:
+            kept.append(finding)
+        elif finding.rule_id != kept[clash].rule_id:
+            also.setdefault(clash, []).append(finding.rule_id)
+    out = []
+    for index, finding in enumerate(kept):
+        if index in also:
+            others = ", ".join(sorted(set(also[index])))
+            finding = dataclasses.replace(finding, why=f"{finding.why}; also matched {others}")
+        out.append(finding)
+    return sorted(out, key=lambda f: (f.start, f.end, f.rule_id))
+
+
+def load_name_finder() -> NameFinderLike | None:
+    """The name finder, or None (with a warning) when its module or model is missing."""
+    try:
+        from bot.names import NameFinder  # noqa: PLC0415  (heavy: spaCy)
+    except ImportError as error:
+        log.warning("name detection unavailable: %s", error)
+        return None
+    finder: NameFinderLike = NameFinder.load()
+    return finder
+
+
+__all__ = ["Explanation", "Screener", "Severity"]
