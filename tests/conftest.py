@@ -1,0 +1,29 @@
+"""Shared fixtures: the small fixture rule set, the shipped rule set, screeners built on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.rulebook import Rulebook, load_rulebook
+from bot.screening import Screener
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_RULES = Path(__file__).resolve().parent / "fixtures" / "rules"
+SHIPPED_RULES = REPO / "rules"
+
+
+@pytest.fixture(scope="session")
+def fixture_screener() -> Screener:
+    return Screener(load_rulebook(FIXTURE_RULES))
+
+
+@pytest.fixture(scope="session")
+def shipped_rulebook() -> Rulebook:
+    return load_rulebook(SHIPPED_RULES)
+
+
+@pytest.fixture(scope="session")
+def shipped_screener(shipped_rulebook: Rulebook) -> Screener:
+    return Screener(shipped_rulebook)
