@@ -257,7 +257,7 @@ class Lexicon:
 
     def _compact_hits(self, norm: NormalizedText) -> Iterable[tuple[int, _Hit]]:
         """Terms spelt apart or with stand-ins: "W h a t s A p p", "v.x", "wh@ts"."""
-        if self._compact_matcher is None or len(norm.compact) == len(norm.text):
+        if self._compact_matcher is None or norm.text.isalnum():
             return
         text = norm.text
         for literal_index, cstart, cend in self._compact_matcher.find_matches_as_indexes(

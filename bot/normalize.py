@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import ahocorasick_rs
@@ -83,71 +82,90 @@ def is_cjk(char: str) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
 class NormalizedText:
     """A message in three forms: original, normalised, and compact (separators removed).
 
     ``origin[i]`` is the original offset of normalised character ``i``; ``compact_origin[j]``
-    is the normalised offset of compact character ``j``.
+    is the normalised offset of compact character ``j``. The compact view is built on first
+    use: most messages never need it.
     """
 
-    original: str
-    text: str
-    origin: tuple[int, ...]
-    compact: str
-    compact_origin: tuple[int, ...]
+    __slots__ = ("_compact", "_compact_origin", "origin", "original", "text")
+
+    def __init__(self, original: str, text: str, origin: Sequence[int]) -> None:
+        """Use :meth:`build`; this only stores the views."""
+        self.original = original
+        self.text = text
+        self.origin = origin
+        self._compact: str | None = None
+        self._compact_origin: tuple[int, ...] = ()
 
     @classmethod
     def build(cls, original: str, aliases: AliasTable | None = None) -> NormalizedText:
         """Normalise ``original``: fold characters, collapse spaces, apply aliases."""
-        chars: list[str] = []
-        origin: list[int] = []
-        for index, char in enumerate(original):
-            if char.isascii() and char.isalnum():
-                # Fast path: plain ASCII letters and digits only need lower-casing.
-                chars.append(char.lower())
-                origin.append(index)
-                continue
-            for folded in fold_char(char):
-                if folded == " " and (not chars or chars[-1] == " "):
-                    continue  # collapse runs of white space, drop leading space
-                chars.append(folded)
-                origin.append(index)
-        if chars and chars[-1] == " ":
-            chars.pop()
-            origin.pop()
-        text = "".join(chars)
+        origin: Sequence[int]
+        if (
+            original.isascii()
+            and original.isprintable()
+            and "  " not in original
+            and original == original.strip()
+        ):
+            # Fast path (most chat lines): lower-casing is the whole fold and offsets are 1:1.
+            text = original.lower()
+            origin = range(len(original))
+        else:
+            text, origin = _fold_slow(original)
         if aliases is not None:
             text, origin = aliases.apply(text, origin)
-        compact_chars: list[str] = []
-        compact_origin: list[int] = []
-        for index, char in enumerate(text):
-            char = _LEET.get(char, char)
-            if char.isalnum():
-                compact_chars.append(char)
-                compact_origin.append(index)
-        return cls(original, text, tuple(origin), "".join(compact_chars), tuple(compact_origin))
+        return cls(original, text, origin)
+
+    @property
+    def compact(self) -> str:
+        """The normalised text without separators, with stand-ins read as letters."""
+        if self._compact is None:
+            chars: list[str] = []
+            positions: list[int] = []
+            for index, char in enumerate(self.text):
+                char = _LEET.get(char, char)
+                if char.isalnum():
+                    chars.append(char)
+                    positions.append(index)
+            self._compact = "".join(chars)
+            self._compact_origin = tuple(positions)
+        return self._compact
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalised span ``[start, end)`` to a span of the original text."""
         if start >= end:
-            return (
-                (self.origin[start], self.origin[start])
-                if start < len(self.origin)
-                else (
-                    len(self.original),
-                    len(self.original),
-                )
-            )
-        first = self.origin[start]
-        last = self.origin[end - 1]
+            position = self.origin[start] if start < len(self.origin) else len(self.original)
+            return position, position
         # A folded character may come from a multi-unit original (NFKC "㈱" -> "(株)");
         # extend to the end of the last original character that produced the span.
-        return first, last + 1
+        return self.origin[start], self.origin[end - 1] + 1
 
     def compact_to_text(self, start: int, end: int) -> tuple[int, int]:
         """Map a compact span ``[start, end)`` to a normalised span."""
-        return self.compact_origin[start], self.compact_origin[end - 1] + 1
+        _ = self.compact
+        return self._compact_origin[start], self._compact_origin[end - 1] + 1
+
+
+def _fold_slow(original: str) -> tuple[str, list[int]]:
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(original):
+        if char.isascii() and char.isalnum():
+            chars.append(char.lower())
+            origin.append(index)
+            continue
+        for folded in fold_char(char):
+            if folded == " " and (not chars or chars[-1] == " "):
+                continue  # collapse runs of white space, drop leading space
+            chars.append(folded)
+            origin.append(index)
+    if chars and chars[-1] == " ":
+        chars.pop()
+        origin.pop()
+    return "".join(chars), origin
 
 
 class AliasTable:
@@ -170,7 +188,7 @@ class AliasTable:
         """Number of aliases."""
         return len(self._keys)
 
-    def apply(self, text: str, origin: list[int]) -> tuple[str, list[int]]:
+    def apply(self, text: str, origin: Sequence[int]) -> tuple[str, Sequence[int]]:
         """Replace whole-word aliases in ``text``; keep offsets pointing at the alias span."""
         if self._matcher is None:
             return text, origin
