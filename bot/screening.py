@@ -61,10 +61,15 @@ class Explanation:
 class Screener:
     """Screens text against a rule book (and names, when a name finder is loaded)."""
 
-    def __init__(self, rulebook: Rulebook, names: NameFinderLike | None = None) -> None:
+    def __init__(
+        self,
+        rulebook: Rulebook,
+        names: NameFinderLike | None = None,
+        lexicon: Lexicon | None = None,
+    ) -> None:
         """Compile ``rulebook``; ``names`` is optional (the screener works without NER)."""
         self.rulebook = rulebook
-        self.lexicon = Lexicon(rulebook)
+        self.lexicon = lexicon or Lexicon(rulebook)
         self.names = names
         self.policy: Policy = rulebook.policy
         self.rules_version = rulebook.version

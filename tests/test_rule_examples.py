@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.domain import Category
+from bot.matcher import Lexicon
 from bot.rulebook import Example, Rule, Rulebook, load_rulebook
 from bot.rulecheck import run_examples
 from bot.screening import Screener
@@ -63,3 +64,11 @@ def test_starter_set_covers_every_category_and_identifier() -> None:
     ):
         assert needed in ids, f"missing starter rule {needed}"
     assert len(_RULEBOOK.rules) >= 20
+
+
+def test_pattern_gates_never_change_a_verdict() -> None:
+    """The prefilter only skips patterns that could not match: same findings without it."""
+    ungated = Screener(_RULEBOOK, lexicon=Lexicon(_RULEBOOK, use_gates=False))
+    texts = [example.text for rule in _RULEBOOK.rules for example in rule.examples]
+    for text in texts:
+        assert _SCREENER.screen(text).findings == ungated.screen(text).findings, text
