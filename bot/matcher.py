@@ -408,7 +408,9 @@ class _RuleView:
             low, high = hit.start - window, hit.end + window
             raised = [lit for s, e, lit in self._occurrences(Role.RAISE) if s < high and e > low]
             lowered = [lit for s, e, lit in self._occurrences(Role.LOWER) if s < high and e > low]
-            if raised:
+            # A lowering word wins over a raising one: "hotline ... call" is still a hotline,
+            # and a business number is not personal data.
+            if raised and not lowered:
                 score = min(1.0, score + CONTEXT_RAISE)
                 reasons.append(f"context +{CONTEXT_RAISE} '{raised[0]}'")
             if lowered:

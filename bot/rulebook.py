@@ -12,6 +12,7 @@ import regex
 import yaml
 
 from bot.domain import Action, Category, Severity
+from bot.normalize import fold_char, is_cjk
 from bot.validators import VALIDATORS
 
 RULE_ID = regex.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -235,6 +236,15 @@ def _read(path: Path, problems: list[Problem]) -> str | None:
 _LATIN_BOUNDARY = r"(?:(?<![\p{Latin}\d])(?=[\p{Latin}\d])|(?<=[\p{Latin}\d])(?![\p{Latin}\d]))"
 
 
+def fold_pattern_script(source: str) -> str:
+    """Fold the Chinese characters of a pattern to Simplified, as message text is folded.
+
+    Rule authors may then write a pattern in either script (搵 or 揾, 飛機 or 飞机). Only CJK
+    characters are touched; regex syntax is ASCII and stays as written.
+    """
+    return "".join(fold_char(c) if is_cjk(c) else c for c in source)
+
+
 def latin_word_boundaries(source: str) -> str:
     r"""Make ``\b`` in a rule pattern mean a boundary of a Latin-script word.
 
@@ -356,7 +366,7 @@ class _RuleReader:
 
     def compile(self, source: str, *path: str | int) -> regex.Pattern[str] | None:
         try:
-            return regex.compile(latin_word_boundaries(source), REGEX_FLAGS)
+            return regex.compile(fold_pattern_script(latin_word_boundaries(source)), REGEX_FLAGS)
         except (regex.error, ValueError, OverflowError) as error:
             self.fail(f"regex does not compile: {error}", *path)
             return None
