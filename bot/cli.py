@@ -152,9 +152,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 def _open_archive() -> Any:
     """The audit archive writer for `screen --archive` (see bot.audit)."""
-    from bot.audit.cli import open_archive_for_cli  # noqa: PLC0415  (optional feature)
-
-    return open_archive_for_cli()
+    return importlib.import_module("bot.audit.cli").open_archive_for_cli()
 
 
 def _screen_jsonl(
