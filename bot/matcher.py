@@ -523,7 +523,11 @@ def _analyse(source: str) -> _PatternGate:
     except Exception:  # noqa: BLE001  (any parse failure just means "no gate")
         return _PatternGate(0, None)
     literals = _required_literals(list(parsed))
-    if literals is not None and min(len(x) for x in literals) < 2:
+    # One letter or digit occurs in nearly every message; one symbol ('@') or one Chinese
+    # character still rules out most of them.
+    if literals is not None and any(
+        len(x) < 2 and ((x.isascii() and x.isalnum()) or x.isspace()) for x in literals
+    ):
         literals = None
     return _PatternGate(_min_digits(list(parsed)), literals)
 
@@ -584,7 +588,7 @@ def _required_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
             best = candidate
 
     run: list[str] = []
-    for op, av in items:
+    for index, (op, av) in enumerate(items):
         if op is sre_constants.LITERAL and isinstance(av, int):
             run.append(chr(av).casefold())
             continue
@@ -605,8 +609,34 @@ def _required_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
             known = [o for o in options if o]
             if len(known) == len(options):
                 consider(frozenset().union(*known))
+            # The parser factors common prefixes ("wa|wts" -> "w" + ("a"|"ts")): glue the
+            # literal run before the branch back onto each all-literal alternative.
+            previous = items[index - 1] if index else None
+            tails = [_all_literal(list(b)) for b in av[1]]
+            if (
+                previous is not None
+                and previous[0] is sre_constants.LITERAL
+                and all(t is not None for t in tails)
+            ):
+                prefix = _literal_run_before(items, index)
+                consider(frozenset(prefix + t for t in tails if t is not None))
     consider(frozenset({"".join(run)}) if run else None)
     return best
+
+
+def _all_literal(items: list[tuple[Any, Any]]) -> str | None:
+    if items and all(op is sre_constants.LITERAL for op, _ in items):
+        return "".join(chr(av).casefold() for _, av in items)
+    return None
+
+
+def _literal_run_before(items: list[tuple[Any, Any]], index: int) -> str:
+    chars: list[str] = []
+    position = index - 1
+    while position >= 0 and items[position][0] is sre_constants.LITERAL:
+        chars.append(chr(items[position][1]).casefold())
+        position -= 1
+    return "".join(reversed(chars))
 
 
 def literal_candidates(

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import ahocorasick_rs
+import regex
 
 # Zero-width and bidi characters are used to split words so that filters miss them
 # ("what\u200bsapp"); they carry no meaning in chat text, so they are dropped.
@@ -16,6 +17,9 @@ _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Co", "Cs", "Cn"})
 # Characters that stand in for letters in the compact view only ("wh@ts app", "$ignal").
 # They are not folded in the main view, where '@' must stay an '@' for e-mail addresses.
 _LEET = {"@": "a", "$": "s"}
+_LEET_TABLE = str.maketrans(_LEET)
+# Everything that is not a letter or digit, as str.isalnum() sees it (\w minus "_").
+_NOT_ALNUM = regex.compile(r"[\W_]+")
 
 
 @functools.cache
@@ -123,16 +127,16 @@ class NormalizedText:
     def compact(self) -> str:
         """The normalised text without separators, with stand-ins read as letters."""
         if self._compact is None:
-            chars: list[str] = []
-            positions: list[int] = []
-            for index, char in enumerate(self.text):
-                char = _LEET.get(char, char)
-                if char.isalnum():
-                    chars.append(char)
-                    positions.append(index)
-            self._compact = "".join(chars)
-            self._compact_origin = tuple(positions)
+            # Built in C (translate + sub); positions are only worked out when a compact
+            # match needs mapping back, which is rare.
+            self._compact = _NOT_ALNUM.sub("", self.text.translate(_LEET_TABLE))
         return self._compact
+
+    def _compact_positions(self) -> tuple[int, ...]:
+        if not self._compact_origin:
+            translated = self.text.translate(_LEET_TABLE)
+            self._compact_origin = tuple(i for i, c in enumerate(translated) if c.isalnum())
+        return self._compact_origin
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalised span ``[start, end)`` to a span of the original text."""
@@ -145,8 +149,8 @@ class NormalizedText:
 
     def compact_to_text(self, start: int, end: int) -> tuple[int, int]:
         """Map a compact span ``[start, end)`` to a normalised span."""
-        _ = self.compact
-        return self._compact_origin[start], self._compact_origin[end - 1] + 1
+        positions = self._compact_positions()
+        return positions[start], positions[end - 1] + 1
 
 
 def _fold_slow(original: str) -> tuple[str, list[int]]:
