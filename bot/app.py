@@ -25,7 +25,7 @@ from aiohttp import web
 from bot.domain import Action, Category, Message, Severity, Verdict
 from bot.ingest import Ingest
 from bot.notify import HKT, Delivery, Notice, Notifier, RuleNote
-from bot.ops import Health, Metrics, add_routes
+from bot.ops import Health, Metrics, add_routes, scrub_sdk_loggers
 from bot.outbound import OutboundClient, RetryPolicy
 from bot.queue import (
     DurableQueue,
@@ -580,6 +580,7 @@ class Bot:
 
     async def _start(self) -> None:
         s = self.settings
+        scrub_sdk_loggers()
         log.info("starting", extra={"settings": describe(s)})
         data_dir = s.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -345,7 +345,13 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def scrub_sdk_loggers() -> None:
-    """Route ``dingtalk_stream.*`` loggers through ours with their arguments scrubbed."""
+    """Route ``dingtalk_stream.*`` loggers through ours with their arguments scrubbed.
+
+    ``websockets`` logs every frame (message text included) at DEBUG, so its loggers are
+    held at INFO whatever the root level is.
+    """
+    for name in ("websockets", "websockets.client", "urllib3"):
+        logging.getLogger(name).setLevel(logging.INFO)
     for name in ("dingtalk_stream", "dingtalk_stream.client", "dingtalk_stream.handler"):
         logger = logging.getLogger(name)
         logger.handlers.clear()  # the SDK adds its own plain-text StreamHandler

@@ -63,15 +63,17 @@ class State(Protocol):
 def connect_redis(url: str) -> Redis:
     """A Redis client that fails fast.
 
-    redis-py 8 retries 10 times by default, which would stall intake for seconds on every
-    call while Redis is down; the failover classes here handle outages instead.
+    redis-py 8 retries 10 times with backoff by default, which would stall intake for seconds
+    on every call while Redis is down; the failover classes here handle outages instead. One
+    immediate retry remains, so a pooled connection left stale by a Redis restart reconnects
+    instead of looking like a new outage (a duplicated XADD is absorbed by dedupe).
     """
     client: Redis = Redis.from_url(
         url,
         decode_responses=True,
         socket_timeout=5.0,  # above the 1 s XREADGROUP BLOCK
         socket_connect_timeout=1.0,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),
         health_check_interval=0,
     )
     return client
@@ -249,6 +251,8 @@ class RedisLink:
         while True:
             await asyncio.sleep(self.probe_seconds)
             try:
+                # Every pooled connection died with the server: drop them all, not one by one.
+                await self.client.connection_pool.disconnect()
                 await self.client.ping()
                 for callback in self.on_recover:
                     await callback()
