@@ -32,7 +32,7 @@ T = TypeVar("T")
 HKT = timezone(timedelta(hours=8))
 SESSION_WEBHOOK_LIFETIME = timedelta(minutes=90)  # DingTalk: valid 90 min after the message
 WEBHOOK_MARGIN = timedelta(minutes=5)
-MAX_CHUNK = 12_000  # DingTalk rejects messages over ~20,000 bytes; CJK is 3 bytes in UTF-8
+MAX_CHUNK_BYTES = 16_000  # DingTalk rejects messages over ~20,000 bytes (UTF-8; CJK is 3 each)
 MAX_AT = 20
 CATEGORY_WORDS = {
     Category.ADVICE: ("投資建議或保證", "investment advice or guarantees"),
@@ -207,7 +207,8 @@ def render_escalations(notices: Sequence[Notice]) -> list[tuple[str, str]]:
     current = list(header)
     for notice in notices:
         block = [*_case_block(notice, heading=f"**{notice.case_id}**"), "", "---", ""]
-        if len("\n".join(current + block)) > MAX_CHUNK and len(current) > len(header):
+        size = len("\n".join(current + block).encode("utf-8"))
+        if size > MAX_CHUNK_BYTES and len(current) > len(header):
             out.append((title, "\n".join(current)))
             current = list(header)
         current += block

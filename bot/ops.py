@@ -328,7 +328,12 @@ class _SdkScrubber(logging.Filter):
         if isinstance(record.msg, str) and record.msg.startswith("unknown message topic"):
             return False  # every SYSTEM ping is logged as "unknown" by 0.24.3: noise
         template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
-        record.msg = template.split("=", 1)[0][:120] if not record.args else template
+        if not record.args:
+            # f-strings ("error processing message: {e}", "failed, error={e}, response.text=")
+            # carry their data after the first ':' or '='; keep only the words before it.
+            cut = min((i for i in (template.find(":"), template.find("=")) if i >= 0), default=120)
+            template = template[: min(cut, 120)]
+        record.msg = template
         record.args = tuple("…" for _ in record.args) if isinstance(record.args, tuple) else ()
         record.exc_info = None
         return True

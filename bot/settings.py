@@ -32,7 +32,7 @@ class Settings:
     client_secret: str = field(default="", repr=False)
     openapi_endpoint: str = DEFAULT_ENDPOINT
     compliance_conversation_id: str = ""
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
     ingest_token: str | None = field(default=None, repr=False)
     # [bot]
     rules_dir: Path = REPO / "rules"
