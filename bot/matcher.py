@@ -212,7 +212,7 @@ class Lexicon:
         deadline = deadline or Deadline(self.pattern_timeout, self.message_budget)
         text = norm.text
         found = self._prefilter(text)
-        digits = sum(c.isdigit() for c in text) if any(c.isdigit() for c in text) else 0
+        digits = sum(map(str.isdigit, text))
         candidate_rules: dict[int, list[_Hit]] = defaultdict(list)
         for (rule_index, role, _extra), spans in found.items():
             if role is Role.TERM:

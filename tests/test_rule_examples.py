@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import regex
 
 from bot.domain import Category
 from bot.matcher import Lexicon
-from bot.rulebook import Example, Rule, Rulebook, load_rulebook
+from bot.rulebook import (
+    REGEX_FLAGS,
+    Example,
+    Rule,
+    Rulebook,
+    fold_pattern_script,
+    latin_word_boundaries,
+    load_rulebook,
+)
 from bot.rulecheck import run_examples
 from bot.screening import Screener
 
@@ -72,3 +83,25 @@ def test_pattern_gates_never_change_a_verdict() -> None:
     texts = [example.text for rule in _RULEBOOK.rules for example in rule.examples]
     for text in texts:
         assert _SCREENER.screen(text).findings == ungated.screen(text).findings, text
+
+
+def test_one_sided_word_boundaries_match_exactly_like_two_sided_ones() -> None:
+    """The faster boundary rewrite never changes a match of any shipped pattern."""
+    texts = [example.text for rule in _RULEBOOK.rules for example in rule.examples]
+    for name in ("messages.jsonl", "holdout.jsonl", "holdout2.jsonl"):
+        lines = (SHIPPED_RULES.parent / "evals" / name).read_text(encoding="utf-8").splitlines()
+        texts += [json.loads(line)["text"] for line in lines]
+    normalised = [_SCREENER.lexicon.normalise(t).text for t in texts]
+    for rule in _RULEBOOK.rules:
+        for pattern in rule.patterns:
+            fast = regex.compile(
+                fold_pattern_script(latin_word_boundaries(pattern.source)), REGEX_FLAGS
+            )
+            slow = regex.compile(
+                fold_pattern_script(latin_word_boundaries(pattern.source, one_sided=False)),
+                REGEX_FLAGS,
+            )
+            for text in normalised:
+                assert [m.span() for m in fast.finditer(text)] == [
+                    m.span() for m in slow.finditer(text)
+                ], (rule.id, text)
