@@ -252,10 +252,11 @@ class SqliteQueue:
 
     async def fetch(self, limit: int, wait: float) -> list[Entry]:
         """See :meth:`DurableQueue.fetch`."""
+        # Clear before looking, not after: a put landing while we select must still wake us.
+        self._wakeup.clear()
         entries = await self._select(limit)
         if entries or wait <= 0:
             return entries
-        self._wakeup.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), wait)
         return await self._select(limit)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 import redis.exceptions
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -68,15 +68,20 @@ def connect_redis(url: str) -> Redis:
     immediate retry remains, so a pooled connection left stale by a Redis restart reconnects
     instead of looking like a new outage (a duplicated XADD is absorbed by dedupe).
     """
-    client: Redis = Redis.from_url(
+    # A bounded pool that makes callers wait for a free connection: with a thousand messages
+    # in flight, an unbounded burst of connections ends in MaxConnectionsError, which would
+    # look exactly like an outage.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=64,
+        timeout=5.0,
         decode_responses=True,
-        socket_timeout=5.0,  # above the 1 s XREADGROUP BLOCK
+        socket_timeout=5.0,  # above the 0.5 s XREADGROUP BLOCK
         socket_connect_timeout=1.0,
         retry=Retry(NoBackoff(), 1),
         health_check_interval=0,
     )
-    return client
+    return Redis.from_pool(pool)
 
 
 class MemoryState:

@@ -71,10 +71,11 @@ async def test_redis_state_dedupes_across_replicas(client: Redis, redis_prefix: 
     )
     results = await asyncio.gather(*(s.claim("m1") for s in (a, b, a, b)))
     assert results.count(Claim.NEW) == 1
-    await b.release("m1")  # not b's lease: nothing happens
-    assert await b.claim("m1") is Claim.BUSY
-    await a.mark_done("m1")
-    assert await b.claim("m1") is Claim.DONE
+    winner, loser = (a, b) if results.index(Claim.NEW) % 2 == 0 else (b, a)
+    await loser.release("m1")  # not the loser's lease: nothing happens
+    assert await loser.claim("m1") is Claim.BUSY
+    await winner.mark_done("m1")
+    assert await loser.claim("m1") is Claim.DONE
     assert 0 < await client.ttl(f"{redis_prefix}:seen:m1") <= 60
 
 
