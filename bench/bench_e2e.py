@@ -47,7 +47,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def settings_for(sim: SimulatorThread, data_dir: Path, redis_url: str | None) -> Settings:
+def settings_for(
+    sim: SimulatorThread, data_dir: Path, redis_url: str | None, *, ner: bool = True
+) -> Settings:
     return Settings(
         client_id=sim.client_id,
         client_secret=sim.client_secret,
@@ -62,6 +64,7 @@ def settings_for(sim: SimulatorThread, data_dir: Path, redis_url: str | None) ->
         warn_interval_seconds=1.0,
         escalation_interval_seconds=1.0,
         rules_poll_seconds=3600,
+        rules_ner=ner,
     )
 
 
@@ -119,11 +122,12 @@ async def main() -> int:
     parser.add_argument("--count", type=int, default=300, help="latency samples")
     parser.add_argument("--rate", type=float, default=50.0, help="latency pacing, messages/s")
     parser.add_argument("--burst", type=int, default=5000, help="throughput burst size")
+    parser.add_argument("--no-ner", action="store_true", help="screen without name detection")
     args = parser.parse_args()
     configure_logging("ERROR")
 
     with tempfile.TemporaryDirectory() as tmp, SimulatorThread() as sim:
-        settings = settings_for(sim, Path(tmp), args.redis)
+        settings = settings_for(sim, Path(tmp), args.redis, ner=not args.no_ner)
         bot = Bot(settings, archive=MemoryArchive())
         await bot.start()
         try:
@@ -137,7 +141,9 @@ async def main() -> int:
         finally:
             await bot.stop()
 
-    mode = "redis" if args.redis else "embedded (SQLite)"
+    mode = ("redis" if args.redis else "embedded (SQLite)") + (
+        "" if not args.no_ner else ", no name detection"
+    )
     result = {
         "mode": mode,
         "latency_samples": len(samples),

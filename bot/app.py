@@ -592,6 +592,7 @@ class Bot:
             health=self.health,
             replica_id=s.replica_id,
             work_dir=data_dir / "rules-received",
+            ner=s.rules_ner,
         )
         await self.rules.load_initial()
         self.stack.push_async_callback(self.rules.close)

@@ -69,6 +69,7 @@ class Settings:
     repost_redacted: bool = True
     # [rules]
     rules_poll_seconds: float = 2.0
+    rules_ner: bool = True  # name detection (spaCy + name lexicons), loaded once, kept on reload
     # [shutdown]
     drain_seconds: float = 20.0
     # [audit]
@@ -170,6 +171,7 @@ FILE_KEYS: dict[tuple[str, str], tuple[str, _Parser]] = {
     ("notify", "escalation_interval_seconds"): ("escalation_interval_seconds", _positive_float),
     ("notify", "repost_redacted"): ("repost_redacted", _bool),
     ("rules", "poll_seconds"): ("rules_poll_seconds", _positive_float),
+    ("rules", "ner"): ("rules_ner", _bool),
     ("shutdown", "drain_seconds"): ("drain_seconds", _positive_float),
     ("audit", "sink"): ("audit_sink", _audit_sink),
     ("audit", "archiver"): ("audit_archiver", _bool),
@@ -237,6 +239,8 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         values["rules_dir"] = Path(env["BOT_RULES_DIR"].strip())
     if env.get("BOT_DATA_DIR", "").strip():
         values["data_dir"] = Path(env["BOT_DATA_DIR"].strip())
+    if env.get("BOT_HTTP_HOST", "").strip():
+        values["http_host"] = env["BOT_HTTP_HOST"].strip()
     if env.get("BOT_HTTP_PORT", "").strip():
         raw = env["BOT_HTTP_PORT"].strip()
         if not raw.isdigit():

@@ -75,6 +75,7 @@ def bot_settings(sim: SimulatorThread, data_dir: Path, **overrides: Any) -> Sett
         warn_interval_seconds=0.2,
         escalation_interval_seconds=0.2,
         rules_poll_seconds=3600,
+        rules_ner=False,
         drain_seconds=5,
         outbound_attempts=4,
         backoff_base_seconds=0.02,
