@@ -62,6 +62,7 @@ class _Hit:
 class _PatternGate:
     min_digits: int
     literals: frozenset[str] | None
+    digit_run: int = 0  # digits every match has in one run (at most 2 separators apart)
 
 
 class Deadline:
@@ -213,6 +214,7 @@ class Lexicon:
         text = norm.text
         found = self._prefilter(text)
         digits = sum(map(str.isdigit, text))
+        digit_run = longest_digit_run(text) if digits else 0
         candidate_rules: dict[int, list[_Hit]] = defaultdict(list)
         for (rule_index, role, _extra), spans in found.items():
             if role is Role.TERM:
@@ -227,7 +229,7 @@ class Lexicon:
         for rule_index, rule in enumerate(self.rules):
             for pattern_index, pattern in enumerate(rule.patterns):
                 gate = self._gates[(rule_index, pattern_index)]
-                if gate.min_digits > digits:
+                if gate.min_digits > digits or gate.digit_run > digit_run:
                     continue
                 if (
                     gate.literals is not None
@@ -529,7 +531,7 @@ def _analyse(source: str) -> _PatternGate:
         len(x) < 2 and ((x.isascii() and x.isalnum()) or x.isspace()) for x in literals
     ):
         literals = None
-    return _PatternGate(_min_digits(list(parsed)), literals)
+    return _PatternGate(_min_digits(list(parsed)), literals, _DigitRun().longest(list(parsed)))
 
 
 def re_flags() -> int:
@@ -559,6 +561,96 @@ def _is_digit_class(op: Any, av: Any) -> bool:
     return False
 
 
+_DIGIT_RUN = regex.compile(r"\d(?:[^\p{L}\p{N}]{0,2}\d)*")
+MAX_SEPARATORS = 2  # characters allowed between two digits of one run (both sides agree)
+
+
+def longest_digit_run(text: str) -> int:
+    """Most digits in one run of the text, digits at most two non-alphanumerics apart."""
+    return max((sum(map(str.isdigit, m)) for m in _DIGIT_RUN.findall(text)), default=0)
+
+
+class _DigitRun:
+    """The most digits a pattern requires inside one run, by walking its syntax tree.
+
+    Conservative by construction: anything it does not understand ends the run, which only
+    lowers the requirement (and so only runs the pattern more often, never less).
+    """
+
+    def longest(self, items: list[tuple[Any, Any]]) -> int:
+        best, _current, _gap = self._walk(items, 0, 0, 0)
+        return best
+
+    def _walk(
+        self, items: list[tuple[Any, Any]], best: int, current: int, gap: int
+    ) -> tuple[int, int, int]:
+        for op, av in items:
+            if _is_digit_class(op, av):
+                current, gap = current + 1, 0
+            elif self._separator(op, av):
+                gap += 1
+            elif op in (
+                sre_constants.MAX_REPEAT,
+                sre_constants.MIN_REPEAT,
+                sre_constants.POSSESSIVE_REPEAT,
+            ):
+                low, high, sub = av
+                sub_items = list(sub)
+                if len(sub_items) == 1 and _is_digit_class(*sub_items[0]):
+                    current, gap = current + low, 0 if low else gap
+                elif (
+                    len(sub_items) == 1
+                    and self._separator(*sub_items[0])
+                    and high != sre_constants.MAXREPEAT
+                ):
+                    gap += high
+                elif low >= 1 and high == low and self._plain(sub_items):
+                    for _ in range(low):
+                        best, current, gap = self._walk(sub_items, best, current, gap)
+                else:
+                    current, gap = 0, 0
+            elif op is sre_constants.SUBPATTERN and self._plain(list(av[-1])):
+                best, current, gap = self._walk(list(av[-1]), best, current, gap)
+            elif op is sre_constants.AT:
+                continue  # anchors and boundaries match no characters
+            else:
+                current, gap = 0, 0
+            if gap > MAX_SEPARATORS:
+                current, gap = 0, 0
+            best = max(best, current)
+        return best, current, gap
+
+    def _separator(self, op: Any, av: Any) -> bool:
+        """One character that is never a letter or digit (a space, '-', '(', ')', '.', ...)."""
+        if op is sre_constants.LITERAL:
+            return not chr(av).isalnum()
+        if op is sre_constants.IN:
+            for item_op, item_av in av:
+                if item_op is sre_constants.LITERAL and not chr(item_av).isalnum():
+                    continue
+                if item_op is sre_constants.CATEGORY and item_av is sre_constants.CATEGORY_SPACE:
+                    continue
+                return False
+            return True
+        return False
+
+    def _plain(self, items: list[tuple[Any, Any]]) -> bool:
+        """Only digits, separators, and repeats of them: safe to walk inside."""
+        for op, av in items:
+            if _is_digit_class(op, av) or self._separator(op, av) or op is sre_constants.AT:
+                continue
+            if op in (
+                sre_constants.MAX_REPEAT,
+                sre_constants.MIN_REPEAT,
+                sre_constants.POSSESSIVE_REPEAT,
+            ) and self._plain(list(av[2])):
+                continue
+            if op is sre_constants.SUBPATTERN and self._plain(list(av[-1])):
+                continue
+            return False
+        return True
+
+
 def _min_digits(items: list[tuple[Any, Any]]) -> int:
     total = 0
     for op, av in items:
@@ -584,7 +676,7 @@ def _required_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
 
     def consider(candidate: frozenset[str] | None) -> None:
         nonlocal best
-        if candidate and (best is None or min(map(len, candidate)) > min(map(len, best))):
+        if candidate and (best is None or _selectivity(candidate) > _selectivity(best)):
             best = candidate
 
     run: list[str] = []
@@ -622,6 +714,53 @@ def _required_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
                 consider(frozenset(prefix + t for t in tails if t is not None))
     consider(frozenset({"".join(run)}) if run else None)
     return best
+
+
+# Words so common that, as the only trigger of a pattern, they gate almost nothing.
+_COMMON_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "at",
+        "be",
+        "by",
+        "do",
+        "for",
+        "he",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "no",
+        "of",
+        "on",
+        "or",
+        "so",
+        "the",
+        "to",
+        "up",
+        "us",
+        "we",
+        "you",
+    ]
+)
+
+
+def _selectivity(literals: frozenset[str]) -> tuple[int, int]:
+    """How rarely a trigger set fires: its weakest literal first, then fewer literals."""
+    weakest = min(_strength(x) for x in literals)
+    return weakest, -len(literals)
+
+
+def _strength(literal: str) -> int:
+    """Roughly how rare a literal is: one Latin letter or digit is worthless as a trigger."""
+    if len(literal) == 1 and literal.isascii() and (literal.isalnum() or literal.isspace()):
+        return 0
+    return 1 if literal.strip() in _COMMON_WORDS else len(literal)
 
 
 def _all_literal(items: list[tuple[Any, Any]]) -> str | None:

@@ -118,7 +118,21 @@ class NormalizedText:
             text = original.lower()
             origin = range(len(original))
         else:
-            text, origin = _fold_slow(original)
+            folded = list(map(fold_char, original))
+            text = "".join(folded)
+            if (
+                folded
+                and min(map(len, folded)) == 1
+                and max(map(len, folded)) == 1
+                and "  " not in text
+                and text[0] != " "
+                and text[-1] != " "
+            ):
+                # Every character folded to exactly one: offsets are still 1:1 (most
+                # Chinese and full-width text), so the per-character loop is not needed.
+                origin = range(len(original))
+            else:
+                text, origin = _fold_slow(original)
         if aliases is not None:
             text, origin = aliases.apply(text, origin)
         return cls(original, text, origin)
