@@ -349,7 +349,7 @@ class Pipeline:
         except Exception as error:  # noqa: BLE001  (the funnel logs it; the entry is retried)
             await self._failed(entry, "screen", error)
             return
-        self._count(verdict, claim)
+        self._count(verdict)
 
         # 5. Act: warn in the group, open a case for compliance. From here on the message
         # is on record; each action is tried (with retries) once and its outcome recorded.
@@ -409,8 +409,7 @@ class Pipeline:
         self.metrics.screening_seconds.observe(time.perf_counter() - started)
         return verdict
 
-    def _count(self, verdict: Verdict, claim: Claim) -> None:
-        del claim
+    def _count(self, verdict: Verdict) -> None:
         self.metrics.messages_screened.inc(outcome="flagged" if verdict.flagged else "clean")
         for finding in verdict.findings:
             self.metrics.findings.inc(category=finding.category.value)
@@ -527,6 +526,9 @@ class Pipeline:
             raise
         except Exception as error:  # noqa: BLE001  (one bad message never stops the loop)
             self._funnel("handle", error, entry.envelope.message)
+            # Not acknowledged: make sure it comes back (SQLite only re-reads it when told).
+            with contextlib.suppress(Exception):
+                await self.queue.defer(entry, 5.0)
 
     async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109  (a budget, not a cancel)
         """Stop fetching; let messages in flight finish (rate-limited sends go out now)."""

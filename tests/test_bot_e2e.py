@@ -21,6 +21,7 @@ from bot.domain import Action, Message
 from bot.ops import JsonFormatter
 from bot.queue import Envelope, RedisQueue
 from bot.reload import replica_versions
+from bot.runtime_cli import _ingest
 from bot.settings import REPO
 from bot.simulator import SimulatorThread, frame_data
 from tests.bot_support import (  # noqa: F401  (fixtures)
@@ -466,3 +467,27 @@ async def test_entry_left_by_a_dead_replica_is_taken_over(
 def test_frames_carry_the_message_ids_the_bot_dedupes_on(sim: SimulatorThread) -> None:
     frame, message_id = _frame(sim, CLEAN)
     assert json.loads(str(frame["data"]))["msgId"] == message_id
+
+
+async def test_ingest_command_sends_a_screen_file_through_the_pipeline(
+    sim: SimulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = "t" * 32
+    export = tmp_path / "export.jsonl"
+    lines = [
+        {"id": f"x{n}", "text": RISKY if n % 2 else CLEAN, "conversation_id": DESK}
+        for n in range(5)
+    ]
+    export.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in lines) + "\nnot json\n",
+        encoding="utf-8",
+    )
+    archive = MemoryArchive()
+    async with running_bot(bot_settings(sim, tmp_path, ingest_token=token), archive) as bot:
+        url = f"http://127.0.0.1:{bot.http_port}"
+        status = await _ingest(export, url, token, 2)
+        assert await eventually(lambda: bot.pipeline is not None and bot.pipeline.handled == 5)
+    assert status == 1  # one bad line
+    err = capsys.readouterr().err
+    assert "export.jsonl:6: invalid JSON" in err
+    assert sorted(m[0].id for m in archive.messages) == [f"x{n}" for n in range(5)]
