@@ -491,3 +491,18 @@ async def test_ingest_command_sends_a_screen_file_through_the_pipeline(
     err = capsys.readouterr().err
     assert "export.jsonl:6: invalid JSON" in err
     assert sorted(m[0].id for m in archive.messages) == [f"x{n}" for n in range(5)]
+
+
+async def test_server_disconnect_reconnects_promptly_and_keeps_every_message(
+    sim: SimulatorThread, tmp_path: Path
+) -> None:
+    archive = MemoryArchive()
+    async with running_bot(bot_settings(sim, tmp_path), archive) as bot:
+        assert bot.intake is not None
+        before = [await apush(sim, CLEAN) for _ in range(3)]
+        await asyncio.to_thread(sim.ping)  # SYSTEM ping: ACKed by the SDK, not logged as noise
+        await asyncio.to_thread(sim.send_disconnect, 0.2)  # DingTalk's "disconnect", then close
+        after = [await apush(sim, CLEAN) for _ in range(3)]  # held by the gateway meanwhile
+        assert await eventually(lambda: len(archive.messages) == 6, 10)
+        assert bot.intake.connections == 2
+    assert {m[0].id for m in archive.messages} == set(before + after)
