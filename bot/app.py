@@ -113,7 +113,7 @@ class MemoryArchive:
 class AuditArchive:
     """bot.audit's archive behind the pipeline's interface.
 
-    Record keys are derived from the message id (``message:<id>``, ``action:<id>:warn``),
+    Record keys are derived from the message id (``message:<id>``, ``action:<id>:warn:sent``),
     so a message replayed after a crash adds nothing twice to the hash chain.
     """
 
@@ -158,7 +158,9 @@ class AuditArchive:
             action.value,
             outcome,
             {"case_id": case_id, "detail": detail},
-            key=action.value,
+            # One record per action and outcome: a replay after a crash adds nothing, but a
+            # failure followed by a later success is kept as both.
+            key=f"{action.value}:{outcome}",
         )
         await self.writer.record([entry])
 
