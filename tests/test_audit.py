@@ -436,3 +436,20 @@ def test_key_sources(tmp_path: Path, ring) -> None:  # type: ignore[no-untyped-d
         load_from_environment({})
     with pytest.raises(ArchiveKeyError, match=r"not a valid archive key|32 bytes"):
         load_from_environment({"BOT_ARCHIVE_KEY": "not-base64!"})
+
+
+def test_screen_archive_records_every_screened_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ring
+) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli import main  # noqa: PLC0415
+
+    key_file = tmp_path / "k.json"
+    write_key_file(key_file, ring)
+    monkeypatch.setenv("BOT_ARCHIVE_KEY_FILE", str(key_file))
+    monkeypatch.setenv("BOT_ARCHIVE", str(tmp_path / "screen.sqlite3"))
+    assert main(["screen", "--archive", "--no-ner", "client HKID A123456(3)", "lunch at 1?"]) == 0
+    archive = Archive(tmp_path / "screen.sqlite3", ring)
+    rows = list(archive.rows())
+    assert [archive.decrypt(r)["text"] for r in rows] == ["client HKID A123456(3)", "lunch at 1?"]
+    assert [r["categories"] for r in rows] == ["pii", ""]
+    assert archive.verify() == (2, None)
