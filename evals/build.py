@@ -44,6 +44,7 @@ def main() -> None:
         "messages.jsonl": _development(),
         "holdout.jsonl": _held_out("holdout.txt", "h"),
         "holdout2.jsonl": _held_out("holdout2.txt", "g"),
+        "holdout3.jsonl": _held_out("holdout3.txt", "k"),
     }
     for name, records in sets.items():
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)

@@ -11,7 +11,7 @@ from bot.screening import Screener
 
 from .conftest import REPO
 
-SETS = ["messages.jsonl", "holdout.jsonl", "holdout2.jsonl"]
+SETS = ["messages.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl"]
 
 
 @pytest.mark.parametrize("name", SETS)
