@@ -19,7 +19,7 @@ def test_precision_and_recall_per_category_meet_target(
     shipped_screener: Screener, name: str
 ) -> None:
     report = evaluate_file(shipped_screener, Path(REPO / "evals" / name))
-    assert report.messages >= 70
+    assert report.messages >= 60
     for category, score in report.scores.items():
         assert score.recall >= 0.95, (category, score, report.errors)
         assert score.precision >= 0.90, (category, score, report.errors)
