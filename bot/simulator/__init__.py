@@ -1,12 +1,25 @@
 """A local DingTalk simulator (Stream gateway, OpenAPI, session webhooks) for tests and demos."""
 
+from bot.simulator.frames import BOT_TOPIC, CARD_TOPIC, frame_data
 from bot.simulator.sdk_compat import point_sdk_at
-from bot.simulator.server import FLOW_CONTROL_CODE, Faults, Simulator
-from bot.simulator.thread import SimulatorThread, frame_data
+from bot.simulator.server import (
+    FLOW_CONTROL_CODE,
+    SESSION_GONE,
+    THROTTLING_CODE,
+    Faults,
+    Recorded,
+    Simulator,
+)
+from bot.simulator.thread import SimulatorThread
 
 __all__ = [
+    "BOT_TOPIC",
+    "CARD_TOPIC",
     "FLOW_CONTROL_CODE",
+    "SESSION_GONE",
+    "THROTTLING_CODE",
     "Faults",
+    "Recorded",
     "Simulator",
     "SimulatorThread",
     "frame_data",

@@ -1,6 +1,6 @@
 """Runs the simulator on its own event loop in its own thread, with thread-safe controls.
 
-It must not share the SDK's loop: dingtalk-stream 0.24.3 makes blocking `requests` calls
+It must not share the SDK's loop: dingtalk-stream 0.24.3 makes blocking ``requests`` calls
 (connections/open, reply_text) inside its loop, which deadlocks against a server on that loop.
 """
 
@@ -14,26 +14,43 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from bot.simulator.server import Faults, Simulator
+from bot.simulator.frames import frame_data
+from bot.simulator.server import Faults, Recorded, Simulator
 
 T = TypeVar("T")
 
 
 class SimulatorThread:
-    """``with SimulatorThread() as sim:`` starts a local DingTalk; every method is thread-safe."""
+    """``with SimulatorThread() as sim:`` starts a local DingTalk; every method is thread-safe.
+
+    Methods block the calling thread until the simulator's loop has done the work; from
+    async code call them through ``asyncio.to_thread`` so the caller's loop keeps running.
+    """
 
     def __init__(self, **options: Any) -> None:
         """Options go to :class:`Simulator` (client_id, client_secret, queue_when_offline...)."""
         self.simulator = Simulator(**options)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="dingtalk-simulator", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="dingtalk-simulator", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+        leftovers = asyncio.all_tasks(self._loop)
+        for task in leftovers:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
 
     def __enter__(self) -> SimulatorThread:
         """Start the server thread and wait until it listens."""
         self._thread.start()
-        self.call(self.simulator.start())
+        try:
+            self.call(self.simulator.start())
+        except BaseException:
+            self._halt()
+            raise
         return self
 
     def __exit__(
@@ -43,69 +60,165 @@ class SimulatorThread:
         tb: TracebackType | None,
     ) -> None:
         """Stop the server and the thread."""
-        self.call(self.simulator.stop())
+        try:
+            self.call(self.simulator.stop())
+        finally:
+            self._halt()
+
+    def _halt(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+        self._thread.join(timeout=10)
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         """Run a coroutine on the simulator's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    def _on_loop(self, function: Callable[[], T]) -> T:
+        """Run a plain function on the simulator's loop (where its state lives)."""
+        return self.call(_call(function))
+
     # -- identity ----------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        """The value for DINGTALK_OPENAPI_ENDPOINT."""
+        """The value for DINGTALK_OPENAPI_ENDPOINT (``http://127.0.0.1:PORT``)."""
         return self.simulator.base_url
 
     @property
     def client_id(self) -> str:
-        """The simulated app's key."""
+        """The simulated app's key (AppKey / clientId)."""
         return self.simulator.client_id
 
     @property
     def client_secret(self) -> str:
-        """The simulated app's secret."""
+        """The simulated app's secret (a throwaway one unless given)."""
         return self.simulator.client_secret
 
     @property
-    def faults(self) -> Faults:
-        """Fault switches; plain attribute writes are atomic enough for tests."""
-        return self.simulator.faults
+    def robot_code(self) -> str:
+        """The robotCode OpenAPI calls must carry (the client id unless given)."""
+        return self.simulator.robot_code
 
     # -- pushing -----------------------------------------------------------------------------
     def push_group_message(self, conversation_id: str, text: str, **options: Any) -> str:
-        """Push an @-bot group message; returns its msgId."""
+        """Push an @-bot group message; returns its msgId.
+
+        Options: sender_nick, sender_staff_id, conversation_title, at_bot, msg_id, msgtype
+        (text, richText, picture, file, audio, video), conversation_type ("2" group, "1" 1:1).
+        """
         frame = self.simulator.group_message_frame(conversation_id, text, **options)
         self.call(self.simulator.push(frame))
         return str(frame_data(frame)["msgId"])
 
     def push_frame(self, frame: dict[str, Any]) -> bool:
-        """Push any frame; False when it was queued (or dropped) for lack of a client."""
+        """Push any frame; False when it was queued (or dropped) for lack of a socket."""
         return self.call(self.simulator.push(frame))
 
-    def push_card_callback(self, out_track_id: str, user_id: str, params: dict[str, Any]) -> None:
-        """Push a card-button callback."""
-        self.call(
-            self.simulator.push(self.simulator.card_callback_frame(out_track_id, user_id, params))
+    def push_card_callback(
+        self,
+        out_track_id: str,
+        user_id: str,
+        params: dict[str, Any],
+        action_ids: list[str] | None = None,
+    ) -> str:
+        """Push a card-button callback (topic /v1.0/card/instances/callback); returns messageId."""
+        frame = self.simulator.card_callback_frame(out_track_id, user_id, params, action_ids)
+        self.call(self.simulator.push(frame))
+        return str(frame["headers"]["messageId"])
+
+    def ping(self) -> str:
+        """Push a SYSTEM ping to every answering socket; returns the opaque value to echo."""
+        return self.call(self.simulator.ping())
+
+    # -- faults ------------------------------------------------------------------------------
+    @property
+    def faults(self) -> Faults:
+        """The fault switches; prefer the methods below, which change them on the loop."""
+        return self.simulator.faults
+
+    def inject_server_errors(self, count: int) -> None:
+        """The next ``count`` OpenAPI/webhook calls answer HTTP 500."""
+        self._on_loop(lambda: setattr(self.faults, "fail_next", count))
+
+    def inject_flow_control(self, count: int, status: int = 403) -> None:
+        """The next ``count`` OpenAPI/webhook calls are throttled (403 as DingTalk, or 429)."""
+
+        def apply() -> None:
+            self.faults.throttle_next = count
+            self.faults.throttle_status = status
+
+        self._on_loop(apply)
+
+    def set_delay(self, seconds: float) -> None:
+        """Every OpenAPI/webhook call waits ``seconds`` before answering (0 to stop)."""
+        self._on_loop(lambda: setattr(self.faults, "delay", seconds))
+
+    def refuse_connections(self, count: int) -> None:
+        """The next ``count`` connections/open calls answer HTTP 503."""
+        self._on_loop(lambda: setattr(self.faults, "refuse_connections", count))
+
+    def drop_connections(self) -> int:
+        """Abrupt TCP drop of every client socket (code 1006); returns how many."""
+        return self.call(self.simulator.drop_connections())
+
+    def go_half_open(self) -> int:
+        """Freeze every open socket (TCP up, nothing read or answered); returns how many."""
+        return self.call(self.simulator.go_half_open())
+
+    def send_disconnect(self, close_after: float = 10.0, *, wait: bool = True) -> int:
+        """SYSTEM disconnect, then close any socket still open ``close_after`` s later.
+
+        With ``wait`` (the default) this returns once every such socket has closed.
+        """
+        return self.call(
+            self.simulator.send_disconnect(close_after, wait=wait), timeout=close_after + 10
         )
 
-    def ping(self) -> None:
-        """Push a SYSTEM ping."""
-        self.call(self.simulator.ping())
+    def expire_tokens(self) -> None:
+        """Every access token issued so far stops working."""
+        self._on_loop(self.simulator.expire_tokens)
 
-    def drop_connections(self) -> None:
-        """Abrupt TCP drop of every client socket."""
-        self.call(self.simulator.drop_connections())
+    def expire_sessions(self) -> None:
+        """Every sessionWebhook handed out so far answers errcode 300001."""
+        self._on_loop(self.simulator.expire_sessions)
 
-    def send_disconnect(self, close_after: float = 0.5) -> None:
-        """SYSTEM disconnect, then close."""
-        self.call(self.simulator.send_disconnect(close_after), timeout=close_after + 10)
+    @property
+    def queue_when_offline(self) -> bool:
+        """True: frames pushed with no socket wait for one. False: dropped, as DingTalk does."""
+        return self.simulator.queue_when_offline
+
+    @queue_when_offline.setter
+    def queue_when_offline(self, value: bool) -> None:
+        self._on_loop(lambda: setattr(self.simulator, "queue_when_offline", value))
+
+    @property
+    def redeliver_unacked(self) -> bool:
+        """True: frames whose socket closed before their ACK are delivered again."""
+        return self.simulator.redeliver_unacked
+
+    @redeliver_unacked.setter
+    def redeliver_unacked(self, value: bool) -> None:
+        self._on_loop(lambda: setattr(self.simulator, "redeliver_unacked", value))
 
     # -- reading what happened ---------------------------------------------------------------
-    def _read(self, getter: Callable[[], list[Any]]) -> list[Any]:
+    def _read(self, getter: Callable[[], list[T]]) -> list[T]:
         with self.simulator.state.lock:
             return copy.deepcopy(getter())
+
+    def received(self, path: str | None = None) -> list[Recorded]:
+        """Every HTTP request (and websocket upgrade) received, optionally for one path."""
+        recorded = self._read(lambda: self.simulator.state.requests)
+        return [r for r in recorded if path is None or r.path == path]
+
+    def acks(self) -> list[dict[str, Any]]:
+        """Frames the client sent back (ACKs), as sent: ``data`` is still a JSON string."""
+        return self._read(lambda: self.simulator.state.acks)
+
+    def ack_for(self, message_id: str) -> dict[str, Any] | None:
+        """The first ACK for the frame with this ``messageId`` header, if any."""
+        for ack in self.acks():
+            if ack.get("headers", {}).get("messageId") == message_id:
+                return ack
+        return None
 
     def group_messages(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         """Messages sent with groupMessages/send (msgParam decoded into ``param``)."""
@@ -115,24 +228,54 @@ class SimulatorThread:
         ]
 
     def session_replies(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
-        """Bodies posted to session webhooks."""
+        """Bodies posted to session webhooks, with the ``conversation_id`` they went to."""
         sent = self._read(lambda: self.simulator.state.session_replies)
         return [
             m for m in sent if conversation_id is None or m["conversation_id"] == conversation_id
         ]
 
-    def acks(self) -> list[dict[str, Any]]:
-        """Frames the client sent back (ACKs)."""
-        return self._read(lambda: self.simulator.state.acks)
+    def oto_messages(self) -> list[dict[str, Any]]:
+        """Messages sent with oToMessages/batchSend."""
+        return self._read(lambda: self.simulator.state.oto_messages)
 
-    def received(self) -> list[Any]:
-        """Every HTTP request received (method, path, body, time)."""
-        return self._read(lambda: self.simulator.state.requests)
+    def cards(self) -> list[dict[str, Any]]:
+        """Interactive cards sent (and updates, marked ``update``), request bodies as sent."""
+        return self._read(lambda: self.simulator.state.cards)
+
+    def recalled(self) -> list[str]:
+        """The processQueryKeys recalled successfully."""
+        return self._read(lambda: self.simulator.state.recalled)
+
+    def pushed(self) -> list[str]:
+        """The messageIds of frames written to a socket, in delivery order."""
+        return self._read(lambda: self.simulator.state.pushed)
+
+    def dropped(self) -> list[str]:
+        """The messageIds dropped for lack of a socket (queue_when_offline=False)."""
+        return self._read(lambda: self.simulator.state.dropped)
+
+    def redelivered(self) -> list[str]:
+        """The messageIds queued again because their socket closed before the ACK."""
+        return self._read(lambda: self.simulator.state.redelivered)
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The subscriptions the client sent with its last connections/open."""
+        return self._read(lambda: self.simulator.state.subscriptions)
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting for a socket."""
+        return self._on_loop(lambda: self.simulator.pending)
 
     @property
     def connection_count(self) -> int:
-        """Sockets open now."""
-        return self.call(_value(lambda: self.simulator.connection_count))
+        """Sockets whose TCP connection is up now (half-open ones included)."""
+        return self._on_loop(lambda: self.simulator.connection_count)
+
+    @property
+    def connections(self) -> int:
+        """Same as :attr:`connection_count`."""
+        return self.connection_count
 
     @property
     def connections_opened(self) -> int:
@@ -140,10 +283,11 @@ class SimulatorThread:
         with self.simulator.state.lock:
             return self.simulator.state.connections_opened
 
+    @staticmethod
     def wait_for(
-        self, predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+        predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
     ) -> bool:
-        """Poll ``predicate`` until true or ``timeout``; returns its last value."""
+        """Poll ``predicate`` until it is true or ``timeout`` passes; returns its last value."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate():
@@ -152,13 +296,5 @@ class SimulatorThread:
         return predicate()
 
 
-async def _value(getter: Callable[[], T]) -> T:
-    return getter()
-
-
-def frame_data(frame: dict[str, Any]) -> dict[str, Any]:
-    """The decoded ``data`` of a frame (DingTalk sends it as a JSON string)."""
-    import json  # noqa: PLC0415
-
-    data: dict[str, Any] = json.loads(frame["data"])
-    return data
+async def _call(function: Callable[[], T]) -> T:
+    return function()
