@@ -510,7 +510,9 @@ def _looks_obfuscated(span: str) -> bool:
     pieces = [p for p in pieces if p]
     if any(not (c.isalnum() or c.isspace()) for c in span.strip()):
         return True
-    return len(pieces) >= 2 and all(len(p) == 1 for p in pieces)
+    singles = sum(1 for p in pieces if len(p) == 1)
+    # "W h a t s A p p" (all single) or "g u a r a n t e e d returns" (a run of singles).
+    return (len(pieces) >= 2 and singles == len(pieces)) or singles >= 4
 
 
 # -- pattern gates -------------------------------------------------------------------------

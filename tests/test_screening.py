@@ -35,6 +35,7 @@ def rules_hit(screener: Screener, text: str) -> dict[str, str]:
         ("add me on W e C h a t", "move-to-wechat", "W e C h a t"),
         ("加我 v.x", "move-to-wechat", "v.x"),
         ("we\u200bchat me", "move-to-wechat", "we\u200bchat"),
+        ("g u a r a n t e e d return on this", "guaranteed-return", "g u a r a n t e e d return"),
         ("騰訊 快啲入貨啦", "buy-recommendation", "入貨"),
         ("buy now 0700.hk", "buy-recommendation", "buy now"),
     ],

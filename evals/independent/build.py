@@ -13,25 +13,37 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["advice.txt", "off_channel.txt", "pii.txt", "multi.txt", "clean_numbers.txt", "clean_words.txt", "extra.txt"]
+SOURCES = [
+    "advice.txt",
+    "off_channel.txt",
+    "pii.txt",
+    "multi.txt",
+    "clean_numbers.txt",
+    "clean_words.txt",
+    "extra.txt",
+]
 SEED = 4501
 
 
 def read_sources() -> list[dict[str, object]]:
     records: list[dict[str, object]] = []
     for name in SOURCES:
-        for lineno, line in enumerate((HERE / "source" / name).read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(
+            (HERE / "source" / name).read_text(encoding="utf-8").splitlines(), 1
+        ):
             if not line.strip() or line.startswith("#"):
                 continue
             labels, lang, note, text = line.split("|", 3)
             text = text.replace("\\u200b", "\u200b").replace("\\n", "\n")
-            records.append({
-                "text": text,
-                "labels": [] if labels == "-" else sorted(labels.split(",")),
-                "lang": lang,
-                "note": note.strip(),
-                "_src": f"{name}:{lineno}",
-            })
+            records.append(
+                {
+                    "text": text,
+                    "labels": [] if labels == "-" else sorted(labels.split(",")),
+                    "lang": lang,
+                    "note": note.strip(),
+                    "_src": f"{name}:{lineno}",
+                }
+            )
     return records
 
 
@@ -40,7 +52,13 @@ def main() -> None:
     random.Random(SEED).shuffle(records)
     with open(HERE / "messages.jsonl", "w", encoding="utf-8") as fh:
         for i, r in enumerate(records, 1):
-            out = {"id": f"e{i:04d}", "text": r["text"], "labels": r["labels"], "lang": r["lang"], "note": r["note"]}
+            out = {
+                "id": f"e{i:04d}",
+                "text": r["text"],
+                "labels": r["labels"],
+                "lang": r["lang"],
+                "note": r["note"],
+            }
             fh.write(json.dumps(out, ensure_ascii=False) + "\n")
     print(f"wrote {len(records)} records to messages.jsonl")
 

@@ -38,7 +38,7 @@ def hkid_valid(s: str) -> bool:
         return False
     body, check = s[:-1], s[-1]
     prefix = "".join(c for c in body if c.isalpha())
-    digits = body[len(prefix):]
+    digits = body[len(prefix) :]
     if not (1 <= len(prefix) <= 2 and len(digits) == 6 and digits.isdigit()):
         return False
     return hkid_check(prefix, digits) == check
@@ -96,18 +96,33 @@ def iban_make(country: str, bban: str) -> str:
 
 
 def group4(s: str) -> str:
-    return " ".join(s[i:i + 4] for i in range(0, len(s), 4))
+    return " ".join(s[i : i + 4] for i in range(0, len(s), 4))
 
 
 # ---------------------------------------------------------------- pool
-CN_AREAS = ["440305", "310115", "110105", "440106", "330106", "510107", "320102", "350203", "420106"]
+CN_AREAS = [
+    "440305",
+    "310115",
+    "110105",
+    "440106",
+    "330106",
+    "510107",
+    "320102",
+    "350203",
+    "420106",
+]
 
 
 def main() -> None:
     rng = random.Random(SEED)
     print("# HKID valid")
     for _ in range(40):
-        prefix = rng.choice(string.ascii_uppercase.replace("I", "").replace("O", "").replace("Q", "").replace("U", ""))
+        prefix = rng.choice(
+            string.ascii_uppercase.replace("I", "")
+            .replace("O", "")
+            .replace("Q", "")
+            .replace("U", "")
+        )
         if rng.random() < 0.2:
             prefix = rng.choice(["XA", "WX", "XB", "XC"])
         digits = "".join(rng.choice(string.digits) for _ in range(6))
@@ -122,19 +137,44 @@ def main() -> None:
         wrong = rng.choice([x for x in "0123456789X" if x != c])
         print(f"  valid {body}{c}    invalid {body}{wrong}")
     print("# Cards")
-    for prefix, n in [("4", 16), ("4", 16), ("4", 16), ("51", 16), ("53", 16), ("55", 16), ("62", 16),
-                      ("62", 19), ("37", 15), ("35", 16), ("4", 16), ("52", 16),
-                      ("4", 16), ("54", 16), ("62", 16), ("4", 16), ("37", 15), ("51", 16)]:
+    for prefix, n in [
+        ("4", 16),
+        ("4", 16),
+        ("4", 16),
+        ("51", 16),
+        ("53", 16),
+        ("55", 16),
+        ("62", 16),
+        ("62", 19),
+        ("37", 15),
+        ("35", 16),
+        ("4", 16),
+        ("52", 16),
+        ("4", 16),
+        ("54", 16),
+        ("62", 16),
+        ("4", 16),
+        ("37", 15),
+        ("51", 16),
+    ]:
         partial = prefix + "".join(rng.choice(string.digits) for _ in range(n - len(prefix) - 1))
         good = luhn_complete(partial)
         bad = good[:-1] + str((int(good[-1]) + rng.randint(1, 9)) % 10)
         assert not luhn_ok(bad)
         print(f"  valid {good}    invalid {bad}")
     print("# IBAN")
-    for country, fmt in [("GB", "AAAA######~~~~~~~~"), ("DE", "##################"), ("CH", "#################"),
-                         ("FR", "#######################"), ("LU", "###~~~~~~~~~~~~~"), ("AE", "###################"),
-                         ("GB", "AAAA######~~~~~~~~"), ("DE", "##################"),
-                         ("NL", "AAAA##########"), ("GB", "AAAA######~~~~~~~~")]:
+    for country, fmt in [
+        ("GB", "AAAA######~~~~~~~~"),
+        ("DE", "##################"),
+        ("CH", "#################"),
+        ("FR", "#######################"),
+        ("LU", "###~~~~~~~~~~~~~"),
+        ("AE", "###################"),
+        ("GB", "AAAA######~~~~~~~~"),
+        ("DE", "##################"),
+        ("NL", "AAAA##########"),
+        ("GB", "AAAA######~~~~~~~~"),
+    ]:
         bban = ""
         for ch in fmt:
             if ch == "A":

@@ -1,6 +1,9 @@
-"""Check messages.jsonl: parsing, unique ids and texts, label and language vocabularies, and
+"""Check messages.jsonl: parsing, ids, labels, languages and identifier check digits.
+
+Check messages.jsonl: parsing, unique ids and texts, label and language vocabularies, and
 an audit of every identifier-like string (check digits must pass in pii messages and must
-fail in clean ones). Prints counts per category and language (markdown, for README.md)."""
+fail in clean ones). Prints counts per category and language (markdown, for README.md).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +20,17 @@ HERE = Path(__file__).resolve().parent
 CATS = ("advice", "pii", "off_channel")
 LANGS = ("en", "zh-hant", "zh-hans", "yue", "mixed")
 
-HKID_RE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,2})(\d{6})\s*[-(（]?\s*([0-9Aa])\s*[)）]?(?![0-9A-Za-z])")
+HKID_RE = re.compile(
+    r"(?<![A-Za-z0-9])([A-Za-z]{1,2})(\d{6})\s*[-(（]?\s*([0-9Aa])\s*[)）]?(?![0-9A-Za-z])"
+)
 CNID_RE = re.compile(r"(?<!\d)(\d{17}[\dXx])(?![\dA-Za-z])")
 CARD_RE = re.compile(r"(?<![\d+-])(\d(?:[ -]?\d){12,18})(?![\dXx])")
-CARD_SHAPES = re.compile(r"\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4} \d{6} \d{5}")
-IBAN_RE = re.compile(r"\b([A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: (?=[A-Z]*\d)[A-Z0-9]{1,3})?|[A-Za-z]{2}\d{2}[A-Za-z0-9]{11,30})\b")
+CARD_SHAPES = re.compile(
+    r"\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4} \d{6} \d{5}"
+)
+IBAN_RE = re.compile(
+    r"\b([A-Z]{2}\d{2}(?: [A-Z0-9]{4}){2,7}(?: (?=[A-Z]*\d)[A-Z0-9]{1,3})?|[A-Za-z]{2}\d{2}[A-Za-z0-9]{11,30})\b"
+)
 
 
 def audit(text: str) -> list[tuple[str, str, bool]]:
@@ -29,7 +38,9 @@ def audit(text: str) -> list[tuple[str, str, bool]]:
     norm = unicodedata.normalize("NFKC", text)
     found: list[tuple[str, str, bool]] = []
     for m in HKID_RE.finditer(norm):
-        found.append(("hkid", m.group(0).strip(), hkid_valid(m.group(1) + m.group(2) + m.group(3))))
+        found.append(
+            ("hkid", m.group(0).strip(), hkid_valid(m.group(1) + m.group(2) + m.group(3)))
+        )
     for m in CNID_RE.finditer(norm):
         found.append(("cnid", m.group(1), cnid_valid(m.group(1))))
     for m in IBAN_RE.finditer(norm):
@@ -39,7 +50,11 @@ def audit(text: str) -> list[tuple[str, str, bool]]:
             norm = norm.replace(m.group(1), " " * len(m.group(1)))
     for m in CARD_RE.finditer(norm):
         digits = re.sub(r"\D", "", m.group(1))
-        if CARD_SHAPES.fullmatch(m.group(1)) and len(digits) != 18 and not re.fullmatch(r"20\d{6,}", digits):
+        if (
+            CARD_SHAPES.fullmatch(m.group(1))
+            and len(digits) != 18
+            and not re.fullmatch(r"20\d{6,}", digits)
+        ):
             found.append(("card", m.group(1), luhn_ok(digits)))
     return found
 
@@ -47,7 +62,9 @@ def audit(text: str) -> list[tuple[str, str, bool]]:
 def main() -> int:
     errors: list[str] = []
     records = []
-    for n, line in enumerate((HERE / "messages.jsonl").read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(
+        (HERE / "messages.jsonl").read_text(encoding="utf-8").splitlines(), 1
+    ):
         try:
             r = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -55,7 +72,11 @@ def main() -> int:
             continue
         if set(r) != {"id", "text", "labels", "lang", "note"}:
             errors.append(f"line {n}: keys {sorted(r)}")
-        if not isinstance(r["labels"], list) or any(lbl not in CATS for lbl in r["labels"]) or len(set(r["labels"])) != len(r["labels"]):
+        if (
+            not isinstance(r["labels"], list)
+            or any(lbl not in CATS for lbl in r["labels"])
+            or len(set(r["labels"])) != len(r["labels"])
+        ):
             errors.append(f"{r['id']}: bad labels {r['labels']}")
         if r["lang"] not in LANGS:
             errors.append(f"{r['id']}: bad lang {r['lang']}")
@@ -80,8 +101,9 @@ def main() -> int:
     clean = sum(1 for r in records if not r["labels"])
     cat = Counter(lbl for r in records for lbl in r["labels"])
     combos = Counter("+".join(r["labels"]) or "clean" for r in records)
-    lang = Counter(r["lang"] for r in records)
-    print(f"messages: {total}; clean: {clean} ({clean / total:.0%}); risky: {total - clean} ({(total - clean) / total:.0%})\n")
+    print(
+        f"messages: {total}; clean: {clean} ({clean / total:.0%}); risky: {total - clean} ({(total - clean) / total:.0%})\n"
+    )
     print("| category | messages |\n| --- | --- |")
     for c in CATS:
         print(f"| {c} | {cat[c]} |")
@@ -89,11 +111,16 @@ def main() -> int:
     print("| label combination | messages |\n| --- | --- |")
     for k, v in sorted(combos.items(), key=lambda kv: -kv[1]):
         print(f"| {k} | {v} |")
-    print("\n| lang | total | clean | advice | pii | off_channel |\n| --- | --- | --- | --- | --- | --- |")
+    print(
+        "\n| lang | total | clean | advice | pii | off_channel |\n| --- | --- | --- | --- | --- | --- |"
+    )
     for lg in LANGS:
         rs = [r for r in records if r["lang"] == lg]
-        print(f"| {lg} | {len(rs)} | {sum(1 for r in rs if not r['labels'])} | "
-              + " | ".join(str(sum(1 for r in rs if c in r["labels"])) for c in CATS) + " |")
+        print(
+            f"| {lg} | {len(rs)} | {sum(1 for r in rs if not r['labels'])} | "
+            + " | ".join(str(sum(1 for r in rs if c in r["labels"])) for c in CATS)
+            + " |"
+        )
     zw = sum(1 for r in records if "\u200b" in r["text"])
     print(f"\nmessages containing a zero-width space: {zw}")
     if errors:
