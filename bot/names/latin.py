@@ -1,0 +1,304 @@
+"""Latin-script names: romanised Cantonese (Chan Tai Man, Mr Wong, Peter Chan), spaCy PERSONs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import regex
+
+from bot.names.lexicon import NameLexicon, cue_near
+from bot.names.span import SPACY_WHY, NameSpan
+
+TITLE_SURNAME = 0.85  # Mr Wong, Ms Chan Siu Ming
+TITLE_WORD = 0.8  # Mr Smith: any capitalised word after a title
+GIVEN_SURNAME = 0.8  # Peter Chan
+FULL_NAME = 0.75  # Chan Tai Man, CHAN Tai-man
+GIVEN_FIRST = 0.6  # Tai Man Chan (Western order)
+SHORT_NAME = 0.45  # Chan Ming, chan tai man: weak alone
+IN_CONTEXT = 0.7  # a weak one with a cue (phone, HKID, client...) nearby
+SPACY_MULTI = 0.75  # spaCy PERSON of two or more words
+SPACY_KNOWN_WORD = 0.6  # spaCy PERSON of one word that is a known given name or surname
+SPACY_OTHER_WORD = 0.45  # spaCy PERSON of one unknown word: "Xiaomi" is one
+
+_WORD = regex.compile(r"[A-Za-z]+")
+_NAME_TOKEN = regex.compile(r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:[-'’][A-Za-z][a-z]*)*")
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One run of ASCII letters in the message."""
+
+    start: int
+    end: int
+    text: str
+    lower: str
+    case: str  # "T" Title, "U" UPPER (2+ letters), "L" lower, "M" mixed (iPhone, McDonald)
+
+
+def _case(text: str) -> str:
+    if text[0].isupper() and (len(text) == 1 or text[1:].islower()):
+        return "T"
+    if text.isupper():
+        return "U"
+    return "L" if text.islower() else "M"
+
+
+class LatinText:
+    """A message's Latin words, and which of them belong to a known place or company name."""
+
+    def __init__(self, lex: NameLexicon, text: str) -> None:
+        """Split ``text`` into words and mark those inside a not-a-name phrase (Wong Tai Sin)."""
+        self.text = text
+        self.words = [
+            Word(m.start(), m.end(), m.group(), m.group().lower(), _case(m.group()))
+            for m in _WORD.finditer(text)
+        ]
+        self.blocked: set[int] = set()
+        lowers = [w.lower for w in self.words]
+        for index, word in enumerate(lowers):
+            for phrase in lex.not_names_latin.get(word, ()):
+                if tuple(lowers[index : index + len(phrase)]) == phrase and self._joined(
+                    index, len(phrase)
+                ):
+                    self.blocked.update(range(index, index + len(phrase)))
+                    break
+
+    def gap(self, index: int) -> str:
+        """What separates word ``index`` from the next one."""
+        return self.text[self.words[index].end : self.words[index + 1].start]
+
+    def _joined(self, index: int, count: int) -> bool:
+        return all(self.gap(k) in (" ", "-") for k in range(index, index + count - 1))
+
+
+class LatinNames:
+    """Romanised Chinese names and the filter for spaCy's PERSON entities; pure, thread-safe."""
+
+    def __init__(self, lexicon: NameLexicon) -> None:
+        """Keep the lower-cased word lists."""
+        self._lex = lexicon
+
+    def analyse(self, text: str) -> LatinText:
+        """Split ``text`` into words once for both :meth:`find` and :meth:`keep_person`."""
+        return LatinText(self._lex, text)
+
+    def find(self, latin: LatinText, cues: list[tuple[int, int]]) -> list[NameSpan]:
+        """Romanised names: title + surname, given + surname, surname + syllables."""
+        found: list[NameSpan] = []
+        for index, word in enumerate(latin.words):
+            if index in latin.blocked:
+                continue
+            found.extend(self._at(latin, index, word, cues))
+        return found
+
+    def keep_person(
+        self, latin: LatinText, tokens: Sequence[tuple[int, str]], cues: list[tuple[int, int]]
+    ) -> NameSpan | None:
+        """Judge one spaCy PERSON entity given as (offset, text) tokens; None to drop it.
+
+        spaCy runs a name into what follows ("Mary Lee HKID A123456(3"), so only the leading
+        run of name-shaped tokens is kept; places, companies and months it mistakes for people
+        are dropped.
+        """
+        kept: list[tuple[int, str]] = []
+        for offset, token in tokens:
+            if not (_NAME_TOKEN.fullmatch(token) or token.lower() in self._lex.surnames_latin):
+                break
+            kept.append((offset, token))
+        if not kept or (len(kept) == 1 and len(kept[0][1]) < 2):
+            return None
+        start, end = kept[0][0], kept[-1][0] + len(kept[-1][1])
+        indices = [k for k, w in enumerate(latin.words) if start <= w.start < end]
+        if not indices:
+            return None
+        if any(k in latin.blocked for k in indices) or self._place_or_org_after(
+            latin, indices[-1]
+        ):
+            return None
+        if any(latin.words[k].lower in self._lex.place_org_words for k in indices[1:]):
+            return None  # Kerry Properties, Lee Garden
+        words = [latin.words[k].lower for k in indices]
+        if len(kept) >= 2:
+            return NameSpan(start, end, SPACY_MULTI, SPACY_WHY)
+        lex = self._lex
+        if words[0] in lex.given_en or words[0] in lex.surnames_latin:
+            return _with_cue(
+                latin.text, cues, NameSpan(start, end, SPACY_KNOWN_WORD, f"{SPACY_WHY} (one word)")
+            )
+        if _sentence_start(latin.text, start):
+            return None  # "Email compliance...", "Concert tickets...": capitalised by position
+        return NameSpan(start, end, SPACY_OTHER_WORD, f"{SPACY_WHY} (one unknown word)")
+
+    # -- lexicon patterns ---------------------------------------------------------------------
+    def _at(
+        self, latin: LatinText, index: int, word: Word, cues: list[tuple[int, int]]
+    ) -> list[NameSpan]:
+        lex = self._lex
+        out: list[NameSpan] = []
+        if word.lower in lex.titles_en and word.case in "TU":
+            span = self._after_title(latin, index, word)
+            if span is not None:
+                out.append(span)
+        if word.lower in lex.given_en and word.case in "TU":
+            nxt = self._next(latin, index, " ")
+            if nxt is not None and self._is_surname(latin, nxt):
+                end = self._syllables_after(latin, nxt)[0]
+                span = NameSpan(
+                    word.start,
+                    latin.words[end].end,
+                    GIVEN_SURNAME,
+                    f"English given name {word.text} + romanised surname {latin.words[nxt].text}",
+                )
+                if not self._place_or_org_after(latin, end):
+                    out.append(span)
+        if word.lower in lex.surnames_latin:
+            span = self._surname_first(latin, index, word, cues)
+            if span is not None:
+                out.append(span)
+        if word.lower in lex.syllables and word.case == "T":
+            span = self._given_first(latin, index, cues)
+            if span is not None:
+                out.append(span)
+        return out
+
+    def _after_title(self, latin: LatinText, index: int, word: Word) -> NameSpan | None:
+        """Mr Wong, Ms. Chan Siu Ming, Dr Lee, Mr Peter Chan, Mr Smith."""
+        if index + 1 >= len(latin.words) or latin.gap(index) not in (" ", ". ", "."):
+            return None
+        nxt = index + 1
+        name = latin.words[nxt]
+        if name.case not in "TU" or nxt in latin.blocked or name.lower in self._lex.titles_en:
+            return None
+        if name.lower in self._lex.place_org_words:
+            return None
+        end = nxt
+        if self._is_surname(latin, nxt):
+            end = self._syllables_after(latin, nxt)[0]
+            why = f"title {word.text} + romanised surname {name.text}"
+            score = TITLE_SURNAME
+        else:
+            after = self._next(latin, nxt, " ")
+            if (
+                name.lower in self._lex.given_en
+                and after is not None
+                and latin.words[after].case == "T"
+            ):
+                end = after  # Mr John Smith
+            words = latin.text[name.start : latin.words[end].end]
+            why = f"title {word.text} + capitalised {words}"
+            score = TITLE_WORD
+        if self._place_or_org_after(latin, end):
+            return None
+        return NameSpan(word.start, latin.words[end].end, score, why)
+
+    def _surname_first(
+        self, latin: LatinText, index: int, word: Word, cues: list[tuple[int, int]]
+    ) -> NameSpan | None:
+        """Chan Tai Man, CHAN Tai-man, CHAN, Tai Man, chan tai man; Chan Ming (weak)."""
+        if word.case not in "TUL":
+            return None
+        end, count = self._syllables_after(latin, index)
+        if count == 0 or self._place_or_org_after(latin, end):
+            return None
+        span_end = latin.words[end].end
+        why = f"romanised surname {word.text} + {count} syllable{'s' if count > 1 else ''}"
+        if count >= 2 and word.case in "TU":
+            return NameSpan(word.start, span_end, FULL_NAME, why)
+        if count >= 2 or word.case in "TU":
+            return _with_cue(latin.text, cues, NameSpan(word.start, span_end, SHORT_NAME, why))
+        return None
+
+    def _given_first(
+        self, latin: LatinText, index: int, cues: list[tuple[int, int]]
+    ) -> NameSpan | None:
+        """Tai Man Chan: two given-name syllables, then the surname (Western order)."""
+        if (
+            index > 0
+            and latin.words[index - 1].lower in self._lex.surnames_latin
+            and latin.gap(index - 1) in (" ", "-")
+        ):
+            return None  # already read as surname first
+        second = self._next(latin, index, " -")
+        if second is None or latin.words[second].lower not in self._lex.syllables:
+            return None
+        if latin.words[second].case != "T" and latin.gap(index) != "-":
+            return None
+        surname = self._next(latin, second, " ")
+        if surname is None or latin.words[surname].case != "T":
+            return None
+        if latin.words[surname].lower not in self._lex.surnames_latin:
+            return None
+        if self._place_or_org_after(latin, surname):
+            return None
+        first = latin.words[index]
+        span = NameSpan(
+            first.start,
+            latin.words[surname].end,
+            GIVEN_FIRST,
+            f"2 syllables + romanised surname {latin.words[surname].text} (given name first)",
+        )
+        return _with_cue(latin.text, cues, span)
+
+    # -- small helpers ------------------------------------------------------------------------
+    def _next(self, latin: LatinText, index: int, gaps: str) -> int | None:
+        """The next word when it follows ``index`` after one of the ``gaps`` characters."""
+        nxt = index + 1
+        if nxt >= len(latin.words) or nxt in latin.blocked or latin.gap(index) not in gaps:
+            return None
+        return nxt if latin.gap(index) else None
+
+    def _is_surname(self, latin: LatinText, index: int) -> bool:
+        word = latin.words[index]
+        return word.lower in self._lex.surnames_latin and word.case in "TU"
+
+    def _syllables_after(self, latin: LatinText, index: int) -> tuple[int, int]:
+        """(index of the last word, syllables counted) after the surname at ``index``."""
+        surname = latin.words[index]
+        end, count = index, 0
+        while count < 2:
+            nxt = end + 1
+            if nxt >= len(latin.words) or nxt in latin.blocked:
+                break
+            gap = latin.gap(end)
+            word = latin.words[nxt]
+            comma_ok = count == 0 and gap == ", " and surname.case == "U"  # CHAN, Tai Man
+            if gap not in (" ", "-") and not comma_ok:
+                break
+            if word.lower not in self._lex.syllables or not _case_fits(surname.case, word, gap):
+                break
+            end, count = nxt, count + 1
+        return end, count
+
+    def _place_or_org_after(self, latin: LatinText, index: int) -> bool:
+        """Wong Tai Sin Road, Sun Hung Kai Properties: a place or organisation word follows."""
+        nxt = index + 1
+        if nxt >= len(latin.words) or latin.gap(index) != " ":
+            return False
+        word = latin.words[nxt]
+        return word.case in "TU" and word.lower in self._lex.place_org_words
+
+
+def _case_fits(surname_case: str, word: Word, gap: str) -> bool:
+    """Syllables follow the surname's case; after a hyphen lower case is normal (Tai-man)."""
+    if surname_case == "L":
+        return word.case == "L"
+    if gap == "-" and word.case == "L":
+        return True
+    return word.case == "T" or (word.case == "U" and surname_case == "U")
+
+
+def _sentence_start(text: str, offset: int) -> bool:
+    """True when nothing but spaces, quotes or an end of sentence comes before ``offset``."""
+    before = text[:offset].rstrip(" \t\"'“‘(")
+    return not before or before[-1] in ".!?。！？\n:：-•*"
+
+
+def _with_cue(text: str, cues: list[tuple[int, int]], span: NameSpan) -> NameSpan:
+    """Raise a weak name to :data:`IN_CONTEXT` when a cue word or identifier is nearby."""
+    if span.score >= IN_CONTEXT:
+        return span
+    cue = cue_near(text, cues, span.start, span.end)
+    if cue is None:
+        return span
+    return NameSpan(span.start, span.end, IN_CONTEXT, f"{span.why}; cue {cue!r} nearby")
