@@ -1,37 +1,111 @@
-"""The audit archive: every message and decision, tamper-evident, encrypted, kept, exportable."""
+"""The audit archive: every message and decision, tamper-evident, encrypted, kept, exportable.
+
+The bot's entry points (docs/archive.md has the design):
+
+- ``open_archive()`` -> :class:`Archive` (sync, SQLite) and ``AsyncArchive(archive)``, whose
+  ``record_message`` / ``record_action`` / ``record_review`` / ``record`` return only after
+  the records are committed, and raise :class:`ArchiveError` when they were not;
+- ``RedisArchiveSink`` (each replica) and ``Archiver`` (one consumer group) when several
+  replicas share one archive through a Redis Stream.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from bot.audit.keys import ArchiveKeyError, KeyRing, load_from_environment
-from bot.audit.store import Archive, ArchiveError, Break
-from bot.audit.writer import Archiver, AsyncArchive, RedisArchiveSink
+from bot.audit.records import Entry, Sealed, Stored
+from bot.audit.store import (
+    RETENTION_YEARS,
+    Archive,
+    ArchiveError,
+    Break,
+    Checkpoint,
+    Purge,
+    Query,
+    Verification,
+)
+from bot.audit.stream import Archiver, RedisArchiveSink
+from bot.audit.writer import AsyncArchive, action_entry, message_entry, review_entry
+
+ENV_ARCHIVE = "BOT_ARCHIVE"
+ENV_RETENTION_YEARS = "BOT_ARCHIVE_RETENTION_YEARS"
 
 
-def default_archive_path() -> Path:
+class RecordSink(Protocol):
+    """Where the bot's records go: :class:`AsyncArchive` or :class:`RedisArchiveSink`."""
+
+    async def record(self, entries: Sequence[Entry]) -> Sequence[int | str]:
+        """Store ``entries``; returns only once they are durable, raises otherwise."""
+        ...
+
+
+def default_archive_path(environ: Mapping[str, str] | None = None) -> Path:
     """BOT_ARCHIVE, else the user's data directory (XDG), never the working tree."""
-    if configured := os.environ.get("BOT_ARCHIVE"):
-        return Path(configured)
-    data_home = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    env = os.environ if environ is None else environ
+    if configured := env.get(ENV_ARCHIVE):
+        return Path(configured).expanduser()
+    data_home = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return data_home / "dingtalk-compliance-bot" / "archive.sqlite3"
 
 
-def open_archive(path: Path | None = None, ring: KeyRing | None = None) -> Archive:
-    """Open the archive with the firm's key from the environment (see keys.py)."""
-    return Archive(path or default_archive_path(), ring or load_from_environment())
+def retention_years(environ: Mapping[str, str] | None = None) -> float:
+    """BOT_ARCHIVE_RETENTION_YEARS, else 7 (SFC Keeping of Records Rules)."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_RETENTION_YEARS)
+    if not value:
+        return RETENTION_YEARS
+    try:
+        years = float(value)
+    except ValueError:
+        raise ArchiveError(
+            f"{ENV_RETENTION_YEARS} must be a number of years, not {value!r}"
+        ) from None
+    if years <= 0:
+        raise ArchiveError(f"{ENV_RETENTION_YEARS} must be positive")
+    return years
+
+
+def open_archive(
+    path: Path | None = None, ring: KeyRing | None = None, *, read_only: bool = False
+) -> Archive:
+    """Open (or create) the archive: ``path`` or BOT_ARCHIVE; ``ring`` or the key sources.
+
+    Blocking (file I/O, maybe a key command): async code calls it with ``asyncio.to_thread``.
+    """
+    return Archive(
+        path or default_archive_path(), ring or load_from_environment(), read_only=read_only
+    )
 
 
 __all__ = [
+    "ENV_ARCHIVE",
+    "ENV_RETENTION_YEARS",
+    "RETENTION_YEARS",
     "Archive",
     "ArchiveError",
     "ArchiveKeyError",
     "Archiver",
     "AsyncArchive",
     "Break",
+    "Checkpoint",
+    "Entry",
     "KeyRing",
+    "Purge",
+    "Query",
+    "RecordSink",
     "RedisArchiveSink",
+    "Sealed",
+    "Stored",
+    "Verification",
+    "action_entry",
     "default_archive_path",
+    "load_from_environment",
+    "message_entry",
     "open_archive",
+    "retention_years",
+    "review_entry",
 ]

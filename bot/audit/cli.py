@@ -1,80 +1,147 @@
-"""`python -m bot audit ...`: verify, export, person, purge, keygen, rotate."""
+"""`python -m bot audit ...`: verify, export, person, review, purge, head, stats, keys."""
 
 from __future__ import annotations
 
 import argparse
-import csv
+import functools
+import getpass
 import json
+import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.audit import default_archive_path, open_archive
+from bot.audit import default_archive_path, open_archive, retention_years
+from bot.audit.export import export, mentions, record_access
 from bot.audit.keys import (
     ArchiveKeyError,
     generate,
+    load_file,
     load_from_environment,
-    parse,
-    rotate,
+    replace_key_file,
     write_key_file,
 )
-from bot.audit.store import Archive, ArchiveError, retention_cutoff, sender_reference
-from bot.audit.writer import message_entry
-from bot.domain import Message, Verdict
+from bot.audit.records import sender_reference
+from bot.audit.store import Archive, ArchiveError, Checkpoint, Query, retention_cutoff
+from bot.audit.writer import REVIEW_DECISIONS, message_entry, review_entry
+from bot.domain import Category, Message, Verdict
 
-EXPORT_FIELDS = ["seq", "kind", "message_id", "conversation_id", "categories", "at", "key_id"]
+Handler = Callable[[argparse.Namespace], int]
+
+# 18EC30: orders received by instant messaging must be kept at least 2 years; below that a
+# purge is refused outright. Below the 7 years of the Keeping of Records Rules it needs --force.
+MINIMUM_YEARS = 2.0
 
 
 def register(subparsers: Any) -> None:
-    """Add the `audit` command and its subcommands."""
-    audit = subparsers.add_parser("audit", help="the tamper-evident archive").add_subparsers(
-        title="audit commands", metavar="COMMAND"
+    """Add the ``audit`` command and its subcommands to an argparse subparsers object."""
+    audit = subparsers.add_parser(
+        "audit",
+        help="the tamper-evident archive",
+        description="The audit archive (docs/archive.md). Keys: BOT_ARCHIVE_KEY_FILE, "
+        "BOT_ARCHIVE_KEY or BOT_ARCHIVE_KEY_COMMAND; archive: BOT_ARCHIVE or --archive.",
     )
-    verify = audit.add_parser(
-        "verify", help="check the hash chain and signed checkpoints; exit 1 on any break"
+    commands = audit.add_subparsers(title="audit commands", metavar="COMMAND", required=True)
+
+    verify = commands.add_parser(
+        "verify", help="check the chain, checkpoints and witnesses; exit 1 on any break"
     )
     _archive_option(verify)
+    verify.add_argument(
+        "--witness",
+        type=Path,
+        action="append",
+        default=[],
+        help="a file of checkpoints saved by `audit head` (JSON lines); repeatable",
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(handler=cmd_verify)
 
-    export = audit.add_parser("export", help="decrypted records as JSONL or CSV")
-    _archive_option(export)
-    export.add_argument("--since", help="ISO date/time (UTC), inclusive")
-    export.add_argument("--until", help="ISO date/time (UTC), exclusive")
-    export.add_argument("--group", help="conversation id")
-    export.add_argument("--sender", help="sender id")
-    export.add_argument("--category", choices=["advice", "pii", "off_channel"])
-    export.add_argument("--message-id")
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    export.add_argument("--output", "-o", default="-", help="file, or - for stdout")
-    export.set_defaults(handler=cmd_export)
+    export_cmd = commands.add_parser("export", help="decrypted records as JSONL or CSV")
+    _archive_option(export_cmd)
+    export_cmd.add_argument(
+        "--since", type=_timestamp, help="ISO date/time, inclusive (naive = UTC)"
+    )
+    export_cmd.add_argument(
+        "--until", type=_timestamp, help="ISO date/time, exclusive (naive = UTC)"
+    )
+    export_cmd.add_argument("--group", help="conversation id")
+    export_cmd.add_argument("--sender", help="sender id")
+    export_cmd.add_argument(
+        "--category",
+        choices=[c.value for c in Category],
+        help="flagged messages in this category, with their actions and reviews",
+    )
+    export_cmd.add_argument("--message-id")
+    export_cmd.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=["message", "action", "review", "access", "purge"],
+    )
+    _output_options(export_cmd)
+    export_cmd.set_defaults(handler=cmd_export)
 
-    person = audit.add_parser(
-        "person", help="everything recorded about one sender (data-access request)"
+    person = commands.add_parser(
+        "person", help="everything recorded about one person (a PDPO data-access request)"
     )
     _archive_option(person)
-    person.add_argument("sender_id")
+    person.add_argument("sender_id", help="the person's DingTalk user id")
+    person.add_argument(
+        "--text",
+        action="append",
+        default=[],
+        metavar="NEEDLE",
+        help="also records mentioning this (name, phone, HKID) in any message; scans and "
+        "decrypts the whole archive; repeatable",
+    )
+    _output_options(person)
     person.set_defaults(handler=cmd_person)
 
-    purge = audit.add_parser(
-        "purge", help="remove records past the retention period (default 7 years)"
+    review = commands.add_parser("review", help="append a reviewer's decision on a message")
+    _archive_option(review)
+    review.add_argument("message_id")
+    review.add_argument("--decision", required=True, choices=REVIEW_DECISIONS)
+    review.add_argument("--note", default="")
+    review.add_argument("--reviewer", default=None, help="default: the OS user")
+    review.set_defaults(handler=cmd_review)
+
+    purge = commands.add_parser(
+        "purge", help="remove records past the retention period (BOT_ARCHIVE_RETENTION_YEARS, 7)"
     )
     _archive_option(purge)
-    purge.add_argument("--years", type=float, default=7.0)
+    purge.add_argument("--years", type=float, default=None)
+    purge.add_argument("--dry-run", action="store_true", help="only count what would go")
+    purge.add_argument("--force", action="store_true", help="allow a period under 7 years")
+    purge.add_argument("--reason", default="retention period over")
+    purge.add_argument("--operator", default=None, help="default: the OS user")
     purge.set_defaults(handler=cmd_purge)
 
-    keygen = audit.add_parser("keygen", help="create a key file (mode 0600)")
-    keygen.add_argument("path", type=Path)
+    head = commands.add_parser(
+        "head", help="sign the current tail and print it (JSON): ship it to a witness store"
+    )
+    _archive_option(head)
+    head.set_defaults(handler=cmd_head)
+
+    stats = commands.add_parser("stats", help="counts, positions, checkpoints (no decryption)")
+    _archive_option(stats)
+    stats.set_defaults(handler=cmd_stats)
+
+    keygen = commands.add_parser("keygen", help="create a key file (mode 0600), or - for stdout")
+    keygen.add_argument("path", help="new key file, or - to print (for a vault)")
     keygen.add_argument("--key-id", default="k1")
     keygen.set_defaults(handler=cmd_keygen)
 
-    rotate_cmd = audit.add_parser(
+    rotate = commands.add_parser(
         "rotate", help="add a new current key to a key file; old keys stay for reading"
     )
-    rotate_cmd.add_argument("path", type=Path)
-    rotate_cmd.add_argument("key_id")
-    rotate_cmd.set_defaults(handler=cmd_rotate)
+    rotate.add_argument("path", type=Path)
+    rotate.add_argument("key_id")
+    rotate.set_defaults(handler=cmd_rotate)
 
 
 def _archive_option(parser: argparse.ArgumentParser) -> None:
@@ -82,138 +149,301 @@ def _archive_option(parser: argparse.ArgumentParser) -> None:
         "--archive",
         type=Path,
         default=None,
-        help="archive file (default: BOT_ARCHIVE or the data directory)",
+        help="archive file (default: BOT_ARCHIVE or the user's data directory)",
     )
 
 
-def _open(args: argparse.Namespace) -> Archive:
-    path = args.archive or default_archive_path()
-    if not path.exists():
-        raise ArchiveError(f"no archive at {path}")
-    return open_archive(path)
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    parser.add_argument("--output", "-o", default="-", help="file (created 0600), or - for stdout")
+    parser.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="progress line on stderr (auto: on a terminal, for long exports)",
+    )
+    parser.add_argument("--reason", default="", help="why (a case or request number): recorded")
+    parser.add_argument("--operator", default=None, help="who (default: the OS user): recorded")
 
 
-def _guard(function: Any) -> Any:
+def _timestamp(value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date/time: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _guard(function: Handler) -> Handler:
+    """Archive and key errors become one line on stderr and exit status 1, not a traceback."""
+
+    @functools.wraps(function)
     def run(args: argparse.Namespace) -> int:
         try:
-            return int(function(args))
+            return function(args)
         except (ArchiveError, ArchiveKeyError) as error:
             print(f"audit: {error}", file=sys.stderr)
+            return 1
+        except OSError as error:
+            print(f"audit: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
             return 1
 
     return run
 
 
+@contextmanager
+def _opened(args: argparse.Namespace, *, write: bool) -> Iterator[Archive]:
+    path: Path = args.archive or default_archive_path()
+    if not path.exists():
+        raise ArchiveError(f"no archive at {path} (set BOT_ARCHIVE or pass --archive)")
+    ring = load_from_environment()
+    if write:
+        try:
+            archive = open_archive(path, ring)
+        except ArchiveError:
+            # A copy on write-once storage: read it, say that nothing can be added.
+            archive = open_archive(path, ring, read_only=True)
+    else:
+        archive = open_archive(path, ring, read_only=True)
+    try:
+        yield archive
+    finally:
+        archive.close()
+
+
+@contextmanager
+def _output(target: str) -> Iterator[TextIO]:
+    if target == "-":
+        yield sys.stdout
+        return
+    # Decrypted personal data: readable by the operator only.
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+def _show_progress(choice: str) -> bool | None:
+    return {"always": True, "never": False}.get(choice)
+
+
 @_guard
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Report the first altered, removed, reordered or truncated record."""
-    archive = _open(args)
-    started = time.monotonic()
-    checked, broken = archive.verify()
-    elapsed = time.monotonic() - started
-    if broken is not None:
+    """Report the first altered, removed, reordered or truncated record; exit 1 on a break."""
+    witnesses = [
+        Checkpoint.from_json(json.loads(line))
+        for path in args.witness
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    with _opened(args, write=False) as archive:
+        started = time.monotonic()
+        result = archive.verify(witnesses)
+        elapsed = time.monotonic() - started
+    if args.json:
+        print(json.dumps({"ok": result.ok, "seconds": round(elapsed, 3), **_as_dict(result)}))
+        return 0 if result.ok else 1
+    if result.broken is not None:
         print(
-            f"BROKEN at record {broken.seq}: {broken.reason} "
-            f"({checked} records verified before it)"
+            f"BROKEN at record {result.broken.seq}: {result.broken.reason} "
+            f"({result.checked:,} records verified before it)"
         )
         return 1
-    print(f"OK: {checked} records, chain and signed checkpoints intact ({elapsed:.2f} s)")
+    span = f"seq {result.first_seq}..{result.last_seq}" if result.checked else "empty"
+    print(
+        f"OK: {result.checked:,} records ({span}) verified in {elapsed:.2f} s; "
+        f"{result.checkpoints} signed checkpoints, newest at seq {result.last_checkpoint}; "
+        f"{result.witnesses} witnesses"
+    )
+    if result.unwitnessed_tail:
+        print(
+            f"note: {result.unwitnessed_tail} records after the newest checkpoint; a truncation "
+            "of those alone would not show (ship `audit head` output to a witness store)"
+        )
     return 0
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    broken = result.broken
+    return {
+        "checked": result.checked,
+        "first_seq": result.first_seq,
+        "last_seq": result.last_seq,
+        "checkpoints": result.checkpoints,
+        "last_checkpoint": result.last_checkpoint,
+        "witnesses": result.witnesses,
+        "broken": None if broken is None else {"seq": broken.seq, "reason": broken.reason},
+    }
 
 
 @_guard
 def cmd_export(args: argparse.Namespace) -> int:
-    """Decrypted records matching the filters."""
-    archive = _open(args)
-    clauses: list[str] = []
-    params: list[Any] = []
-    if args.since:
-        clauses.append("at >= ?")
-        params.append(_timestamp(args.since))
-    if args.until:
-        clauses.append("at < ?")
-        params.append(_timestamp(args.until))
-    if args.group:
-        clauses.append("conversation_id = ?")
-        params.append(args.group)
-    if args.sender:
-        clauses.append("sender_ref = ?")
-        params.append(sender_reference(args.sender, archive.ring))
-    if args.category:
-        clauses.append("(',' || categories || ',') LIKE ?")
-        params.append(f"%,{args.category},%")
-    if args.message_id:
-        clauses.append("message_id = ?")
-        params.append(args.message_id)
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    if args.output == "-":
-        written = _write_rows(archive, where, tuple(params), sys.stdout, args.format)
-    else:
-        with Path(args.output).open("w", encoding="utf-8", newline="") as out:
-            written = _write_rows(archive, where, tuple(params), out, args.format)
-    print(f"exported {written} records", file=sys.stderr)
+    """Decrypted records matching the filters (an authorised operator holds the key)."""
+    with _opened(args, write=True) as archive:
+        query = Query(
+            since=args.since,
+            until=args.until,
+            group=args.group,
+            sender_ref=sender_reference(args.sender, archive.ring) if args.sender else None,
+            category=args.category,
+            message_id=args.message_id,
+            kinds=tuple(args.kind),
+        )
+        with _output(args.output) as out:
+            written = export(
+                archive, query, out, args.format, show_progress=_show_progress(args.progress)
+            )
+        filters = {
+            k: getattr(args, k)
+            for k in ("since", "until", "group", "sender", "category", "message_id", "kind")
+            if getattr(args, k)
+        }
+        _note_access(archive, args, "export", filters, written)
+    print(f"exported {written:,} records", file=sys.stderr)
     return 0
-
-
-def _write_rows(
-    archive: Archive, where: str, params: tuple[Any, ...], out: TextIO, fmt: str
-) -> int:
-    total = int(archive._db.execute(f"SELECT COUNT(*) FROM records {where}", params).fetchone()[0])  # noqa: S608
-    show_progress = sys.stderr.isatty() and total > 1000
-    writer = csv.writer(out) if fmt == "csv" else None
-    if writer is not None:
-        writer.writerow([*EXPORT_FIELDS, "payload"])
-    written = 0
-    for row in archive.rows(where, params):
-        record = {field: row[field] for field in EXPORT_FIELDS}
-        record["at"] = datetime.fromtimestamp(row["at"], UTC).isoformat()
-        payload = archive.decrypt(row)
-        if writer is not None:
-            writer.writerow([*record.values(), json.dumps(payload, ensure_ascii=False)])
-        else:
-            out.write(json.dumps({**record, **payload}, ensure_ascii=False) + "\n")
-        written += 1
-        if show_progress and written % 500 == 0:
-            sys.stderr.write(f"\rexporting {written}/{total}")
-    if show_progress:
-        sys.stderr.write(f"\rexporting {written}/{total}\n")
-    return written
 
 
 @_guard
 def cmd_person(args: argparse.Namespace) -> int:
-    """Everything about one sender, for a data-access request under the PDPO."""
-    archive = _open(args)
-    where = "WHERE sender_ref = ?"
-    params = (sender_reference(args.sender_id, archive.ring),)
-    written = _write_rows(archive, where, params, sys.stdout, "jsonl")
-    print(f"{written} records about sender {args.sender_id}", file=sys.stderr)
+    """Everything about one person, for a data-access request under the PDPO."""
+    with _opened(args, write=True) as archive:
+        reference = sender_reference(args.sender_id, archive.ring)
+        progress = _show_progress(args.progress)
+        with _output(args.output) as out:
+            if args.text:
+                # Mentions by others live only in encrypted text: decrypt everything once.
+                wanted = mentions(args.text)
+                written = export(
+                    archive,
+                    Query(),
+                    out,
+                    args.format,
+                    show_progress=progress,
+                    keep=lambda stored, payload: (
+                        stored.sealed.sender_ref == reference or wanted(stored, payload)
+                    ),
+                )
+            else:
+                written = export(
+                    archive, Query(sender_ref=reference), out, args.format, show_progress=progress
+                )
+        _note_access(
+            archive, args, "person", {"sender_id": args.sender_id, "text": args.text}, written
+        )
+    print(f"{written:,} records about {args.sender_id}", file=sys.stderr)
+    return 0
+
+
+def _note_access(
+    archive: Archive, args: argparse.Namespace, command: str, filters: dict[str, Any], count: int
+) -> None:
+    output = "stdout" if args.output == "-" else str(Path(args.output).resolve())
+    try:
+        seq = record_access(
+            archive,
+            command=command,
+            filters=filters,
+            records=count,
+            output=output,
+            operator=args.operator,
+            reason=args.reason,
+        )
+    except ArchiveError as error:
+        print(f"audit: warning: this access could not be recorded: {error}", file=sys.stderr)
+        return
+    if seq is None:
+        print("audit: warning: read-only copy; this access is not recorded in it", file=sys.stderr)
+
+
+@_guard
+def cmd_review(args: argparse.Namespace) -> int:
+    """Append a reviewer's decision; the message must be in the archive."""
+    with _opened(args, write=True) as archive:
+        stored = archive.message_record(args.message_id)
+        if stored is None:
+            raise ArchiveError(f"message {args.message_id!r} is not in the archive")
+        sender_id = str(archive.decrypt(stored).get("sender_id", ""))
+        entry = review_entry(
+            args.message_id,
+            args.reviewer or getpass.getuser(),
+            args.decision,
+            args.note,
+            conversation_id=stored.sealed.conversation_id,
+            sender_id=sender_id,
+        )
+        (seq,) = archive.append([entry])
+    print(f"review recorded as record {seq}")
     return 0
 
 
 @_guard
 def cmd_purge(args: argparse.Namespace) -> int:
-    """Remove only expired records; the rest still verifies."""
-    archive = _open(args)
-    removed = archive.purge(retention_cutoff(args.years))
-    checked, broken = archive.verify()
-    archive.close()
+    """Remove only expired records; the rest still verifies and the purge itself is recorded."""
+    years = args.years if args.years is not None else retention_years()
+    if years < MINIMUM_YEARS:
+        raise ArchiveError(
+            f"refusing a {years:g}-year retention: IM order records must be kept at least "
+            f"{MINIMUM_YEARS:g} years (SFC circular 18EC30)"
+        )
+    if years < 7 and not args.force:
+        raise ArchiveError(
+            f"{years:g} years is under the 7 years of the SFC Keeping of Records Rules; "
+            "pass --force if the firm's policy allows it for these records"
+        )
+    cutoff = retention_cutoff(years)
+    with _opened(args, write=not args.dry_run) as archive:
+        done = archive.purge(
+            cutoff, operator=args.operator or "", reason=args.reason, dry_run=args.dry_run
+        )
+        after = archive.verify()
+    when = datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="seconds")
+    if args.dry_run:
+        print(f"dry run: {done.removed:,} records older than {when} would be purged")
+        return 0
     print(
-        f"purged {removed} records older than {args.years} years; {checked} remain, "
-        f"chain {'intact' if broken is None else 'BROKEN'}"
+        f"purged {done.removed:,} records older than {when}; the chain now starts at seq "
+        f"{done.first_kept}; {after.checked:,} records remain and "
+        f"{'verify' if after.ok else 'DO NOT VERIFY'}"
+        + (f"; purge recorded as record {done.record_seq}" if done.record_seq else "")
     )
-    return 0 if broken is None else 1
+    return 0 if after.ok else 1
 
 
+@_guard
+def cmd_head(args: argparse.Namespace) -> int:
+    """Print the newest signed checkpoint (made at the tail now if the file is writable)."""
+    with _opened(args, write=True) as archive:
+        checkpoint = archive.head()
+    if checkpoint is None:
+        raise ArchiveError("the archive is empty: nothing to sign")
+    print(json.dumps(checkpoint.to_json()))
+    return 0
+
+
+@_guard
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Counts and positions, without decrypting anything."""
+    with _opened(args, write=False) as archive:
+        print(json.dumps(archive.stats(), indent=2))
+    return 0
+
+
+@_guard
 def cmd_keygen(args: argparse.Namespace) -> int:
-    """Write a new key file; refuses to overwrite one."""
-    if args.path.exists():
-        print(f"audit: {args.path} exists; refusing to overwrite a key file", file=sys.stderr)
-        return 1
-    write_key_file(args.path, generate(args.key_id))
+    """Write a new key file (never overwrites one), or print it for a vault."""
+    ring = generate(args.key_id)
+    if args.path == "-":
+        print(ring.to_json())
+        return 0
+    path = Path(args.path)
+    if path.exists():
+        raise ArchiveError(f"{path} exists; refusing to overwrite a key file")
+    write_key_file(path, ring)
     print(
-        f"wrote {args.path} (mode 0600). Keep a copy in the firm's key vault: "
-        "without it the archive cannot be read."
+        f"wrote {path} (mode 0600; key id {args.key_id}, fingerprint "
+        f"{ring.fingerprint(args.key_id)}). Keep a copy in the firm's key vault: without it "
+        "the archive cannot be read or verified."
     )
     return 0
 
@@ -221,36 +451,33 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 @_guard
 def cmd_rotate(args: argparse.Namespace) -> int:
     """New records use the new key; old keys stay in the file to read old records."""
-    ring = parse(args.path.read_text(encoding="utf-8"), str(args.path))
-    rotated = rotate(ring, args.key_id)
-    temporary = args.path.with_suffix(".new")
-    write_key_file(temporary, rotated)
-    temporary.replace(args.path)
-    print(f"current key is now {args.key_id}; {len(rotated.keys)} keys in {args.path}")
+    rotated = load_file(args.path).rotate(args.key_id)
+    replace_key_file(args.path, rotated)
+    print(
+        f"current key is now {args.key_id} (fingerprint {rotated.fingerprint(args.key_id)}); "
+        f"{len(rotated.keys)} keys in {args.path}. Give the archiver the new file before the "
+        "replicas."
+    )
     return 0
 
 
-def _timestamp(value: str) -> float:
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-class _CliArchiveWriter:
+class CliArchiveWriter:
     """For `python -m bot screen --archive`: records each screened message synchronously."""
 
     def __init__(self) -> None:
-        self.archive = open_archive(default_archive_path(), load_from_environment())
+        """Open the archive from BOT_ARCHIVE and the key sources."""
+        self.archive = open_archive()
 
     def __call__(self, message: Message, verdict: Verdict) -> None:
-        now = time.time()
-        self.archive.append([message_entry(message, verdict, screened_at=now, latency_ms=0.0)])
+        """Record one message and its verdict (committed when this returns)."""
+        entry = message_entry(message, verdict, screened_at=time.time(), latency_ms=0.0)
+        self.archive.append([entry])
 
     def close(self) -> None:
+        """Checkpoint and close."""
         self.archive.close()
 
 
-def open_archive_for_cli() -> _CliArchiveWriter:
+def open_archive_for_cli() -> CliArchiveWriter:
     """The archive writer `screen --archive` uses."""
-    return _CliArchiveWriter()
+    return CliArchiveWriter()

@@ -1,23 +1,34 @@
-"""What the bot records (messages, verdicts, actions, reviews); written off the event loop."""
+"""What the bot records (messages, verdicts, actions, reviews), written by one thread off-loop."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import queue
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.audit.keys import KeyRing
-from bot.audit.store import Archive, Entry, Sealed, seal
-from bot.domain import Message, Verdict
+from bot.audit.records import Entry, Sealed, seal
+from bot.audit.store import Archive, ArchiveError
+from bot.domain import Finding, Message, Verdict
 
-_BATCH = 512  # records per transaction at most (group commit)
+MAX_BATCH = 512  # records per transaction at most (group commit)
+
+# What reviewers decide (regulation notes: Resolve / False positive / Escalate / Notify).
+REVIEW_DECISIONS = ("resolved", "false_positive", "escalated", "notified", "note")
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        **asdict(finding),
+        "category": finding.category.value,
+        "severity": finding.severity.label,
+    }
 
 
 def message_entry(
@@ -47,10 +58,9 @@ def message_entry(
             "severity": verdict.severity.label if verdict.severity is not None else None,
             "actions": [a.value for a in verdict.actions],
             "rule_ids": sorted({f.rule_id for f in verdict.findings}),
-            "findings": [
-                {**asdict(f), "category": f.category.value, "severity": f.severity.label}
-                for f in verdict.findings
-            ],
+            "findings": [_finding(f) for f in verdict.findings],
+            # Seen but under the threshold: answers "why did the bot not act on this?"
+            "below_threshold": [_finding(f) for f in verdict.below_threshold],
             "redacted": verdict.redacted,
         },
     )
@@ -59,7 +69,12 @@ def message_entry(
 def action_entry(
     message: Message, action: str, status: str, detail: dict[str, Any], *, key: str | None = None
 ) -> Entry:
-    """An action taken or failed (warning sent, escalation failed, retry...)."""
+    """An action taken or failed (warning sent, escalation failed, retrying, error...).
+
+    ``key`` makes the record idempotent (``action:<msgId>:<key>``), e.g. ``warn:sent`` or
+    ``warn:failed:2``: a replay after a crash adds nothing, while a failure followed by a
+    success is kept as both. Without it every call is a new record.
+    """
     return Entry(
         record_key=f"action:{message.id}:{key or uuid.uuid4().hex}",
         kind="action",
@@ -72,48 +87,89 @@ def action_entry(
     )
 
 
-def review_entry(message: Message, reviewer: str, decision: str, note: str) -> Entry:
-    """A compliance reviewer's later decision on a message (appended, never edited)."""
+def review_entry(
+    message_id: str,
+    reviewer: str,
+    decision: str,
+    note: str,
+    *,
+    conversation_id: str = "",
+    sender_id: str = "",
+    key: str | None = None,
+) -> Entry:
+    """A compliance reviewer's later decision on a message (appended, never edited).
+
+    ``conversation_id`` and ``sender_id`` are those of the reviewed message, so group exports
+    and data-access requests find the review with the message.
+    """
+    if decision not in REVIEW_DECISIONS:
+        raise ValueError(
+            f"unknown review decision {decision!r}; use {', '.join(REVIEW_DECISIONS)}"
+        )
     return Entry(
-        record_key=f"review:{message.id}:{uuid.uuid4().hex}",
+        record_key=f"review:{message_id}:{key or uuid.uuid4().hex}",
         kind="review",
-        message_id=message.id,
-        conversation_id=message.conversation_id,
-        sender_id=message.sender_id,
+        message_id=message_id,
+        conversation_id=conversation_id,
+        sender_id=sender_id,
         categories=(),
         at=time.time(),
         payload={"reviewer": reviewer, "decision": decision, "note": note},
     )
 
 
-class AsyncArchive:
-    """Async facade: one writer thread batches records; ``await`` returns only after COMMIT.
+@dataclass(slots=True)
+class _Job:
+    entries: Sequence[Entry] | None  # sealed by the writer thread ...
+    sealed: Sequence[Sealed] | None  # ... or already sealed (by a replica)
+    future: Future[list[int]]
 
-    SQLite writes block, so they never run on the event loop; and because each call waits
-    for its commit, the bot never reports a record as archived before it is on disk.
+
+class AsyncArchive:
+    """Async facade: one writer thread seals and batches; ``await`` returns after COMMIT.
+
+    SQLite writes and fsyncs block, and sealing is CPU, so neither runs on the event loop.
+    Whatever is queued while a transaction commits goes into the next one (group commit), so
+    under load one fsync covers many records. Each call returns only once its own records are
+    committed, and raises if they were not: the bot never reports a record as archived before
+    it is on disk.
     """
 
-    def __init__(self, archive: Archive) -> None:
-        """Start the writer thread for ``archive``."""
+    def __init__(self, archive: Archive, *, max_batch: int = MAX_BATCH) -> None:
+        """Start the writer thread for ``archive`` (which this facade now owns)."""
         self.archive = archive
-        self._queue: queue.Queue[tuple[list[Sealed], Future[list[int]]] | None] = queue.Queue()
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._accepting = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
-    async def record(self, entries: list[Entry]) -> list[int]:
-        """Append ``entries``; raises ArchiveError if they could not be written."""
-        sealed = [seal(e, self.archive.ring) for e in entries]
-        future: Future[list[int]] = Future()
-        self._queue.put((sealed, future))
-        return await asyncio.wrap_future(future)
+    async def record(self, entries: Sequence[Entry]) -> list[int]:
+        """Append ``entries``; their seqs once committed.
+
+        Raises:
+            ArchiveError: they were not written (full disk, unwritable file, closed archive).
+        """
+        return await asyncio.wrap_future(self._submit(_Job(entries, None, Future())))
+
+    async def record_sealed(self, batch: Sequence[Sealed]) -> list[int]:
+        """Append records sealed elsewhere (the Redis archiver); see :meth:`record`."""
+        return await asyncio.wrap_future(self._submit(_Job(None, batch, Future())))
+
+    def _submit(self, job: _Job) -> Future[list[int]]:
+        with self._accepting:
+            if self._closed:
+                raise ArchiveError("the archive is closed; the record was not written")
+            self._queue.put(job)
+        return job.future
 
     async def record_message(
         self, message: Message, verdict: Verdict, *, screened_at: float, latency_ms: float
     ) -> int:
-        """Archive a screened message with its verdict."""
-        (seq,) = await self.record(
-            [message_entry(message, verdict, screened_at=screened_at, latency_ms=latency_ms)]
-        )
+        """Archive a screened message with its verdict; its seq."""
+        entry = message_entry(message, verdict, screened_at=screened_at, latency_ms=latency_ms)
+        (seq,) = await self.record([entry])
         return seq
 
     async def record_action(
@@ -125,24 +181,51 @@ class AsyncArchive:
         *,
         key: str | None = None,
     ) -> int:
-        """Archive an action's outcome."""
+        """Archive an action's outcome (see :func:`action_entry`); its seq."""
         (seq,) = await self.record([action_entry(message, action, status, detail, key=key)])
         return seq
 
-    def close(self) -> None:
-        """Finish queued writes, checkpoint and close."""
-        self._queue.put(None)
+    async def record_review(
+        self, message: Message, reviewer: str, decision: str, note: str, *, key: str | None = None
+    ) -> int:
+        """Archive a reviewer's decision on ``message``; its seq."""
+        entry = review_entry(
+            message.id,
+            reviewer,
+            decision,
+            note,
+            conversation_id=message.conversation_id,
+            sender_id=message.sender_id,
+            key=key,
+        )
+        (seq,) = await self.record([entry])
+        return seq
+
+    def stop(self) -> None:
+        """Finish queued writes and end the writer thread; later records raise ArchiveError."""
+        with self._accepting:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
         self._thread.join()
+
+    def close(self) -> None:
+        """Finish queued writes, checkpoint and close the archive (blocking: call off-loop)."""
+        self.stop()
         self.archive.close()
 
+    async def aclose(self) -> None:
+        """:meth:`close` from async code, without blocking the loop."""
+        await asyncio.to_thread(self.close)
+
+    # -- the writer thread ---------------------------------------------------------------
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            if item is None:
+        while True:
+            job = self._queue.get()
+            if job is None:
                 return
-            batch = [item]
-            while len(batch) < _BATCH:
+            batch, size, stop = [job], self._size(job), False
+            while size < self.max_batch:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -151,119 +234,43 @@ class AsyncArchive:
                     stop = True
                     break
                 batch.append(more)
+                size += self._size(more)
             self._write(batch)
+            if stop:
+                return
 
-    def _write(self, batch: list[tuple[list[Sealed], Future[list[int]]]]) -> None:
-        records = [sealed for entries, _ in batch for sealed in entries]
+    @staticmethod
+    def _size(job: _Job) -> int:
+        return len(job.entries if job.entries is not None else job.sealed or ())
+
+    def _write(self, batch: list[_Job]) -> None:
+        ready: list[tuple[_Job, list[Sealed]]] = []
+        for job in batch:
+            # A caller that gave up (cancelled) still gets its records written: more complete
+            # is better for an audit trail, and it was never told they were archived.
+            job.future.set_running_or_notify_cancel()
+            try:
+                if job.entries is not None:
+                    sealed = [seal(entry, self.archive.ring) for entry in job.entries]
+                else:
+                    sealed = list(job.sealed or ())
+            except Exception as error:  # noqa: BLE001  (one bad entry fails its caller only)
+                _fail(job, error)
+                continue
+            ready.append((job, sealed))
         try:
-            seqs = self.archive.append_sealed(records)
+            seqs = self.archive.append_sealed([s for _, sealed in ready for s in sealed])
         except Exception as error:  # noqa: BLE001  (handed to every waiting caller)
-            for _, future in batch:
-                future.set_exception(error)
+            for job, _ in ready:
+                _fail(job, error)
             return
         position = 0
-        for entries, future in batch:
-            future.set_result(seqs[position : position + len(entries)])
-            position += len(entries)
+        for job, sealed in ready:
+            if not job.future.cancelled():
+                job.future.set_result(seqs[position : position + len(sealed)])
+            position += len(sealed)
 
 
-# -- several replicas: a Redis Stream in front of one archiver -------------------------------
-STREAM = "compliance:audit"
-GROUP = "archivers"
-
-
-def sealed_to_fields(sealed: Sealed) -> dict[str, str]:
-    """Stream fields for a sealed record (already encrypted: Redis never sees plaintext)."""
-    fields = asdict(sealed)
-    fields["nonce"] = base64.b64encode(sealed.nonce).decode()
-    fields["ciphertext"] = base64.b64encode(sealed.ciphertext).decode()
-    fields["at"] = repr(sealed.at)
-    return {k: str(v) for k, v in fields.items()}
-
-
-def fields_to_sealed(fields: dict[str, str]) -> Sealed:
-    """The inverse of :func:`sealed_to_fields`."""
-    return Sealed(
-        record_key=fields["record_key"], kind=fields["kind"], message_id=fields["message_id"],
-        conversation_id=fields["conversation_id"], sender_ref=fields["sender_ref"],
-        categories=fields["categories"], at=float(fields["at"]), key_id=fields["key_id"],
-        nonce=base64.b64decode(fields["nonce"]), ciphertext=base64.b64decode(fields["ciphertext"]),
-    )  # fmt: skip
-
-
-class RedisArchiveSink:
-    """A replica's writer: seal locally, XADD to the shared stream (the archiver chains it)."""
-
-    def __init__(self, redis: Any, ring: KeyRing, stream: str = STREAM) -> None:
-        """``redis`` is a ``redis.asyncio.Redis`` with decode_responses=True."""
-        self._redis = redis
-        self._ring = ring
-        self.stream = stream
-
-    async def record(self, entries: list[Entry]) -> list[str]:
-        """Append to the stream; returns stream ids (durable once Redis acknowledges)."""
-        ids = []
-        for entry in entries:
-            ids.append(
-                str(await self._redis.xadd(self.stream, sealed_to_fields(seal(entry, self._ring))))
-            )
-        return ids
-
-
-class Archiver:
-    """The one consumer group that turns the stream into the hash chain, at least once.
-
-    A record is XACKed only after its transaction commits; a crash before that leaves it
-    pending, and ``claim_idle`` hands it to the next archiver. Re-writing is harmless:
-    ``record_key`` is unique, so a second copy is ignored.
-    """
-
-    def __init__(
-        self,
-        redis: Any,
-        archive: Archive,
-        *,
-        consumer: str = "archiver-1",
-        stream: str = STREAM,
-        group: str = GROUP,
-    ) -> None:
-        """Bind to ``stream``/``group``; the group is created if missing."""
-        self._redis = redis
-        self.archive = archive
-        self.consumer = consumer
-        self.stream = stream
-        self.group = group
-
-    async def ensure_group(self) -> None:
-        """Create the consumer group (and stream) if they do not exist yet."""
-        try:
-            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except Exception as error:
-            if "BUSYGROUP" not in str(error):
-                raise
-
-    async def run_once(
-        self, *, block_ms: int = 200, count: int = _BATCH, claim_idle_ms: int = 30_000
-    ) -> int:
-        """Claim idle pending records, read new ones, chain and acknowledge them."""
-        await self.ensure_group()
-        claimed = await self._redis.xautoclaim(
-            self.stream,
-            self.group,
-            self.consumer,
-            min_idle_time=claim_idle_ms,
-            start_id="0-0",
-            count=count,
-        )
-        entries: list[tuple[str, dict[str, str]]] = list(claimed[1])
-        response = await self._redis.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
-        )
-        for _stream, messages in response or []:
-            entries.extend(messages)
-        if not entries:
-            return 0
-        sealed = [fields_to_sealed(fields) for _id, fields in entries]
-        await asyncio.to_thread(self.archive.append_sealed, sealed)
-        await self._redis.xack(self.stream, self.group, *[stream_id for stream_id, _ in entries])
-        return len(entries)
+def _fail(job: _Job, error: BaseException) -> None:
+    if not job.future.cancelled():
+        job.future.set_exception(error)
