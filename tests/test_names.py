@@ -51,6 +51,7 @@ CHINESE_POSITIVES = [
     ("林生同王生都係我哋客", "林生"),
     ("林生同王生都係我哋客", "王生"),
     ("李寧先生嘅戶口", "李寧先生"),  # the company is a stop word, a title makes it a man
+    ("客户王芳 香港身份证 M149829(6)", "王芳"),  # jieba glues 客户王 into one token
     # Simplified
     ("客户张伟身份证", "张伟"),
     ("王小明电话13812345678", "王小明"),
@@ -77,6 +78,10 @@ LATIN_POSITIVES = [
     ("Mr. John Smith, passport K12345678", "Mr. John Smith"),
     ("pls update chan tai man phone 9123 4567", "chan tai man"),
     ("Michael Wong Ka Ho HKID A123456(3)", "Michael Wong Ka Ho"),
+    ("Beneficiary IBAN DE46688146046639554425, name Klaus Meyer", "Klaus Meyer"),
+    ("阿 May 個電話 5711 5990", "阿 May"),
+    ("Transfer Mrs Ng's 2m from a/c 310-806945-894", "Mrs Ng"),
+    ("Ms Fok HKID Z200070(A)", "Ms Fok"),
 ]
 
 SPACY_POSITIVES = [
@@ -128,10 +133,17 @@ def test_spacy_and_a_lexicon_agreeing_raise_the_score(finder: NameFinder) -> Non
     assert span.why == "English given name Peter + romanised surname Chan; also spaCy PERSON"
 
 
-def test_spacy_span_stops_at_the_name(finder: NameFinder) -> None:
-    # spaCy alone reads "Mary Lee HKID A123456(3" as one PERSON entity.
-    text = "Please call Mary Lee HKID A123456(3)"
-    assert names(finder, text) == ["Mary Lee"]
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # spaCy alone reads "Mary Lee HKID A123456(3" as one PERSON entity ...
+        ("Please call Mary Lee HKID A123456(3)", "Mary Lee"),
+        # ... and "Call Mrs Yuen" as another.
+        ("Call Mrs Yuen and tell her 1211 is going up", "Mrs Yuen"),
+    ],
+)
+def test_spacy_span_is_trimmed_to_the_name(finder: NameFinder, text: str, name: str) -> None:
+    assert names(finder, text) == [name]
 
 
 def test_offsets_index_the_original_text_whatever_comes_before(finder: NameFinder) -> None:
@@ -199,6 +211,9 @@ def test_offsets_index_the_original_text_whatever_comes_before(finder: NameFinde
         "Xiaomi results beat",
         "Man United lost again",
         "Closing auction imbalance on 0388",
+        "HSI futures Jun contract at 19,452",
+        "Let's move this to Line, my Taiwan clients all use it",
+        "Beneficiary IBAN DE46688146046639554425",
     ],
 )
 def test_ordinary_words_are_not_names(finder: NameFinder, text: str) -> None:

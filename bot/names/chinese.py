@@ -145,6 +145,11 @@ class _Scan:
                 return True
         return False
 
+    def word_then_surname(self, cover: _Token, i: int, size: int) -> bool:
+        """True for jieba's 客户王|芳: a whole word glued to the surname that ends the token."""
+        prefix = self.folded[cover.start : i]
+        return cover.end == i + size and len(prefix) >= 2 and bool(rjieba.has_word(prefix))
+
     def given_chars(self, j: int, limit: int = 2) -> int:
         """How many characters from ``j`` can be a given name (at most ``limit``)."""
         count = 0
@@ -179,7 +184,7 @@ class _Scan:
         size = len(surname)
         shown = self.text[i : i + size]
         cover = self.token_at(i)
-        if cover.start < i and _is_word(cover):
+        if cover.start < i and _is_word(cover) and not self.word_then_surname(cover, i, size):
             return None  # 如何, 對方, 一張, 每周: the character ends an ordinary word
         if self.inside_stop_word(i):
             return None

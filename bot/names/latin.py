@@ -22,6 +22,11 @@ SPACY_KNOWN_WORD = 0.6  # spaCy PERSON of one word that is a known given name or
 SPACY_OTHER_WORD = 0.45  # spaCy PERSON of one unknown word: "Xiaomi" is one
 
 _WORD = regex.compile(r"[A-Za-z]+")
+# Words after which capitalised words are someone's name: "name Klaus Meyer", "户名 Li Na".
+_NAMING = regex.compile(
+    r"(?:(?<![A-Za-z])(?:name|named|holder|beneficiary|payee)|姓名|户名|戶名|名字|收款人|持有人)$",
+    regex.IGNORECASE,
+)
 _NAME_TOKEN = regex.compile(r"(?:Mc|Mac|O['’])?[A-Z][a-z]+(?:[-'’][A-Za-z][a-z]*)*")
 
 
@@ -101,6 +106,9 @@ class LatinNames:
         run of name-shaped tokens is kept; places, companies and months it mistakes for people
         are dropped.
         """
+        titles = [k for k, (_, token) in enumerate(tokens) if token.lower() in self._lex.titles_en]
+        if titles:
+            tokens = tokens[titles[0] + 1 :]  # "Call Mrs Yuen": the title pattern covers it
         kept: list[tuple[int, str]] = []
         for offset, token in tokens:
             if not (_NAME_TOKEN.fullmatch(token) or token.lower() in self._lex.surnames_latin):
@@ -156,11 +164,45 @@ class LatinNames:
             span = self._surname_first(latin, index, word, cues)
             if span is not None:
                 out.append(span)
+        if word.case == "T" and index not in latin.blocked:
+            span = self._after_naming_word(latin, index, word)
+            if span is not None:
+                out.append(span)
         if word.lower in lex.syllables and word.case == "T":
             span = self._given_first(latin, index, cues)
             if span is not None:
                 out.append(span)
         return out
+
+    def _after_naming_word(self, latin: LatinText, index: int, word: Word) -> NameSpan | None:
+        """Klaus Meyer in "name Klaus Meyer", "戶名: Li Na"; May in "阿 May" (Cantonese)."""
+        before = latin.text[: word.start].rstrip(" :：")
+        if before.endswith("阿") and word.case == "T":
+            return NameSpan(
+                word.start - (len(latin.text[: word.start]) - len(before)) - 1,
+                word.end,
+                IN_CONTEXT,
+                f"prefix 阿 + {word.text}",
+            )
+        naming = _NAMING.search(before)
+        if naming is None or len(latin.text[: word.start]) - len(before) > 2:
+            return None
+        end = index
+        while (
+            end + 1 < len(latin.words)
+            and end - index < 3
+            and latin.gap(end) == " "
+            and latin.words[end + 1].case == "T"
+            and end + 1 not in latin.blocked
+        ):
+            end += 1
+        if end == index or self._place_or_org_after(latin, end):
+            return None  # one capitalised word after "name" may be anything ("name Apple")
+        if any(latin.words[k].lower in self._lex.place_org_words for k in range(index, end + 1)):
+            return None
+        return NameSpan(
+            word.start, latin.words[end].end, IN_CONTEXT, f"after {naming.group().strip()!r}"
+        )
 
     def _after_title(self, latin: LatinText, index: int, word: Word) -> NameSpan | None:
         """Mr Wong, Ms. Chan Siu Ming, Dr Lee, Mr Peter Chan, Mr Smith."""
