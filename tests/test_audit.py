@@ -466,17 +466,6 @@ def test_a_read_only_copy_verifies_and_refuses_writes(archive: Archive, tmp_path
         copy.append(entries(1, start=50))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file modes")
-def test_an_unwritable_file_is_reported(archive: Archive) -> None:
-    archive.append(entries(1))
-    archive.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{archive.path}{suffix}").unlink(missing_ok=True)
-    archive.path.chmod(0o400)
-    with pytest.raises(ArchiveError):
-        Archive(archive.path, archive.ring).append(entries(1, start=2))
-
-
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("chattr") is None, reason="needs root and chattr"
 )
