@@ -115,16 +115,21 @@ class _Scan:
         None too when the title's first character starts a longer ordinary word: 生 in 陳生產,
         太 in 高太多.
         """
+        k = j + 1 if self.text[j : j + 1] == " " else j
+        first = self.folded[k : k + 1].lower()
         for title in self.lex.honorifics_zh:
+            if title[0] != first:
+                continue  # most positions start no title: skip the list cheaply
             if _HAN.match(title):
+                if k != j:
+                    continue  # a space before a Chinese title: 陳 生 is not 陳生
                 if not self.folded.startswith(title, j):
                     continue
                 token = self.token_starting(j)
                 if token is not None and token.end > j + len(title) and _is_word(token):
                     continue
                 return self.text[j : j + len(title)]
-            k = j + 1 if self.text[j : j + 1] == " " else j  # "陳 sir" as well as "陳sir"
-            end = k + len(title)
+            end = k + len(title)  # "陳 sir" as well as "陳sir"
             if self.text[k:end].lower() == title and not _LATIN.match(self.text, end):
                 return self.text[j:end]
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ class LatinText:
             Word(m.start(), m.end(), m.group(), m.group().lower(), _case(m.group()))
             for m in _WORD.finditer(text)
         ]
+        self.starts = [w.start for w in self.words]
         self.blocked: set[int] = set()
         lowers = [w.lower for w in self.words]
         for index, word in enumerate(lowers):
@@ -117,7 +119,8 @@ class LatinNames:
         if not kept or (len(kept) == 1 and len(kept[0][1]) < 2):
             return None
         start, end = kept[0][0], kept[-1][0] + len(kept[-1][1])
-        indices = [k for k, w in enumerate(latin.words) if start <= w.start < end]
+        first = bisect.bisect_left(latin.starts, start)
+        indices = list(range(first, bisect.bisect_left(latin.starts, end)))
         if not indices:
             return None
         if any(k in latin.blocked for k in indices) or self._place_or_org_after(
@@ -176,16 +179,18 @@ class LatinNames:
 
     def _after_naming_word(self, latin: LatinText, index: int, word: Word) -> NameSpan | None:
         """Klaus Meyer in "name Klaus Meyer", "戶名: Li Na"; May in "阿 May" (Cantonese)."""
-        before = latin.text[: word.start].rstrip(" :：")
+        # Only a short look-back: slicing the whole prefix would make long texts quadratic.
+        window = latin.text[max(0, word.start - 24) : word.start]
+        before = window.rstrip(" :：")
         if before.endswith("阿") and word.case == "T":
             return NameSpan(
-                word.start - (len(latin.text[: word.start]) - len(before)) - 1,
+                word.start - (len(window) - len(before)) - 1,
                 word.end,
                 IN_CONTEXT,
                 f"prefix 阿 + {word.text}",
             )
         naming = _NAMING.search(before)
-        if naming is None or len(latin.text[: word.start]) - len(before) > 2:
+        if naming is None or len(window) - len(before) > 2:
             return None
         end = index
         while (
@@ -332,7 +337,9 @@ def _case_fits(surname_case: str, word: Word, gap: str) -> bool:
 
 def _sentence_start(text: str, offset: int) -> bool:
     """True when nothing but spaces, quotes or an end of sentence comes before ``offset``."""
-    before = text[:offset].rstrip(" \t\"'“‘(")
+    before = text[max(0, offset - 16) : offset].rstrip(" \t\"'“‘(")
+    if not before and offset > 16:
+        return _sentence_start(text, offset - 16)
     return not before or before[-1] in ".!?。！？\n:：-•*"
 
 

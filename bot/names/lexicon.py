@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ DATA_DIR = (
     / "names"
 )
 CUE_WINDOW = 30  # characters either side of a name in which a cue word counts as "nearby"
+_LONGEST_CUE = 80  # longer identifier-shaped matches (a 200-digit run) may be missed as cues
 
 # Identifier and contact shapes count as cues too: the screener asks for names only when a
 # personal-data rule has fired, and the name should then read as "near an identifier".
@@ -131,8 +134,12 @@ class NameLexicon:
 
 def cue_near(text: str, cues: list[tuple[int, int]], start: int, end: int) -> str | None:
     """The first cue within :data:`CUE_WINDOW` characters of ``text[start:end]``, if any."""
-    for cue_start, cue_end in cues:
-        if cue_end > start - CUE_WINDOW and cue_start < end + CUE_WINDOW:
+    # cues are sorted by start and short (an e-mail address at most): bisect, then walk.
+    first = bisect.bisect_left(cues, (start - CUE_WINDOW - _LONGEST_CUE, 0))
+    for cue_start, cue_end in itertools.islice(cues, first, None):
+        if cue_start >= end + CUE_WINDOW:
+            break
+        if cue_end > start - CUE_WINDOW:
             if cue_start < end and start < cue_end:
                 continue  # the name itself is not its own cue ("Tel" inside nothing, 客 in 客戶)
             return text[cue_start:cue_end]
