@@ -230,6 +230,25 @@ def test_spacy_runs_ner_only(finder: NameFinder) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "runs"),
+    [
+        ("陳大文 HKID A123456(3)", False),  # CJK and an acronym
+        ("9123 4567", False),
+        ("pls call me back", False),
+        ("Tencent up 3% today", False),  # listed company, first word
+        ("Closing auction imbalance on 0388", False),  # capitalised only as the first word
+        ("Peter called", True),  # a listed given name, even first
+        ("please ask Klaus to call", True),
+        ("CHAN TAI MAN A123456(3)", True),  # a surname in capitals
+    ],
+)
+def test_spacy_runs_only_where_it_could_find_a_name(
+    finder: NameFinder, text: str, runs: bool
+) -> None:
+    assert finder.worth_spacy(text) is runs
+
+
 def test_lexicon_only_mode_says_english_names_are_not_detected(lexicon_only: NameFinder) -> None:
     assert not lexicon_only.spacy_available
     assert "English names not detected" in lexicon_only.status

@@ -8,8 +8,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import regex
-
 from bot.names.chinese import ChineseNames
 from bot.names.latin import LatinNames, LatinText
 from bot.names.lexicon import DATA_DIR, NameLexicon
@@ -26,8 +24,6 @@ SPACY_CHUNK = 2_000  # characters per spaCy call: long pastes stay linear and bo
 SPACY_BATCH = 64  # nlp.pipe batch; measured best below 256 (memory spikes above)
 LEXICONS = "Chinese surname lexicon + romanised Cantonese lexicon"
 
-# spaCy is worth running only when a capitalised Latin word could start a name.
-_WORTH_SPACY = regex.compile(r"(?<![A-Za-z])[A-Z][a-z]|(?<![A-Za-z])[A-Z]{2,}(?![A-Za-z])")
 _warned = threading.Lock()  # held forever once the "no model" warning has been logged
 
 
@@ -70,7 +66,7 @@ class NameFinder:
     def find(self, text: str) -> list[NameSpan]:
         """Names in ``text``, overlapping findings merged; offsets index ``text``."""
         spans, latin, cues = self._lexicon_spans(text)
-        if self._nlp is not None and _worth_spacy(text):
+        if self._nlp is not None and self._latin.worth_spacy(latin):
             chunks = list(_chunks(text))
             with self._lock:
                 docs = [self._nlp(chunk) for _, chunk in chunks]
@@ -85,7 +81,7 @@ class NameFinder:
             jobs = [
                 (index, offset, chunk)
                 for index, text in enumerate(texts)
-                if _worth_spacy(text)
+                if self._latin.worth_spacy(analysed[index][1])
                 for offset, chunk in _chunks(text)
             ]
             with self._lock:
@@ -94,6 +90,10 @@ class NameFinder:
                 spans, latin, cues = analysed[index]
                 spans.extend(self._persons(doc, offset, latin, cues))
         return [merge(spans) for spans, _, _ in analysed]
+
+    def worth_spacy(self, text: str) -> bool:
+        """Whether :meth:`find` would run spaCy on ``text`` (for measurements)."""
+        return self._nlp is not None and self._latin.worth_spacy(self._latin.analyse(text))
 
     def _lexicon_spans(self, text: str) -> tuple[list[NameSpan], LatinText, list[tuple[int, int]]]:
         cues = self._lexicon.cue_spans(text)
@@ -111,11 +111,6 @@ class NameFinder:
                 span = self._latin.keep_person(latin, tokens, cues)
                 if span is not None:
                     yield span
-
-
-def _worth_spacy(text: str) -> bool:
-    """Skip spaCy for pure CJK, digits and lower-case text: it finds no PERSON there."""
-    return _WORTH_SPACY.search(text) is not None
 
 
 def _chunks(text: str) -> Iterator[tuple[int, str]]:

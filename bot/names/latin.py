@@ -90,6 +90,29 @@ class LatinNames:
         """Split ``text`` into words once for both :meth:`find` and :meth:`keep_person`."""
         return LatinText(self._lex, text)
 
+    def worth_spacy(self, latin: LatinText) -> bool:
+        """Whether spaCy could find a PERSON here that would be kept.
+
+        It needs a capitalised word that is not a listed place, company, app, month, title or
+        place/company word, and not merely capitalised because it starts a sentence (a lone
+        unknown word there is dropped anyway); listed given names and surnames always count,
+        in any position and also in capitals (CHAN). Pure CJK, digits, lower case and
+        "HKID"/"HSBC"-style acronyms never reach spaCy: most messages skip it.
+        """
+        lex = self._lex
+        for index, word in enumerate(latin.words):
+            if index in latin.blocked or word.case not in "TU" or len(word.text) < 2:
+                continue
+            if word.lower in lex.given_en or word.lower in lex.surnames_latin:
+                return True
+            if word.case == "U" or word.lower in lex.titles_en:
+                continue
+            if word.lower in lex.place_org_words:
+                continue
+            if not _sentence_start(latin.text, word.start):
+                return True
+        return False
+
     def find(self, latin: LatinText, cues: list[tuple[int, int]]) -> list[NameSpan]:
         """Romanised names: title + surname, given + surname, surname + syllables."""
         found: list[NameSpan] = []

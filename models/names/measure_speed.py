@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bot.names import NameFinder, _worth_spacy  # noqa: E402  (after the path set-up above)
+from bot.names import NameFinder  # noqa: E402  (after the path set-up above)
 
 TEMPLATES = [
     "Client {en} HKID A123456(3) wants a call back",
@@ -75,7 +75,7 @@ def main() -> None:
     t0 = time.perf_counter()
     finder.find_many(texts)
     batch = time.perf_counter() - t0
-    latin = [t for t in texts if _worth_spacy(t)]
+    latin = [t for t in texts if finder.worth_spacy(t)]
     spacy_timings = []
     for text in latin:
         t0 = time.perf_counter()
@@ -84,16 +84,14 @@ def main() -> None:
     spacy_timings.sort()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(finder.status)
-    print(
-        f"{len(texts)} messages; {len(latin)} ({len(latin) / len(texts):.0%}) have Latin capitals"
-    )
+    print(f"{len(texts)} messages; {len(latin)} ({len(latin) / len(texts):.0%}) reach spaCy")
     print(
         f"find():      {len(texts) / total:,.0f} msg/s, "
         f"p50 {statistics.median(timings) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
         f"max {timings[-1] * 1000:.2f} ms"
     )
     print(
-        f"find() on the Latin ones only: {len(latin) / sum(spacy_timings):,.0f} msg/s, "
+        f"find() on those only: {len(latin) / sum(spacy_timings):,.0f} msg/s, "
         f"p99 {spacy_timings[int(len(latin) * 0.99) - 1] * 1000:.2f} ms"
     )
     print(f"find_many(): {len(texts) / batch:,.0f} msg/s; peak RSS {rss_mb:.0f} MB")
