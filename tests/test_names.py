@@ -82,6 +82,7 @@ LATIN_POSITIVES = [
     ("阿 May 個電話 5711 5990", "阿 May"),
     ("Transfer Mrs Ng's 2m from a/c 310-806945-894", "Mrs Ng"),
     ("Ms Fok HKID Z200070(A)", "Ms Fok"),
+    ("Ｍｒ　Ｗｏｎｇ 電話 9123 4567", "Ｍｒ　Ｗｏｎｇ"),  # full-width, typed with a Chinese IME
 ]
 
 SPACY_POSITIVES = [

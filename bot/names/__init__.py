@@ -67,7 +67,7 @@ class NameFinder:
         """Names in ``text``, overlapping findings merged; offsets index ``text``."""
         spans, latin, cues = self._lexicon_spans(text)
         if self._nlp is not None and self._latin.worth_spacy(latin):
-            chunks = list(_chunks(text))
+            chunks = list(_chunks(latin.text))  # full-width letters folded, same offsets
             with self._lock:
                 docs = [self._nlp(chunk) for _, chunk in chunks]
             for (offset, _), doc in zip(chunks, docs, strict=True):
@@ -82,7 +82,7 @@ class NameFinder:
                 (index, offset, chunk)
                 for index, text in enumerate(texts)
                 if self._latin.worth_spacy(analysed[index][1])
-                for offset, chunk in _chunks(text)
+                for offset, chunk in _chunks(analysed[index][1].text)
             ]
             with self._lock:
                 docs = list(self._nlp.pipe([chunk for *_, chunk in jobs], batch_size=SPACY_BATCH))

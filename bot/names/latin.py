@@ -23,6 +23,8 @@ SPACY_KNOWN_WORD = 0.6  # spaCy PERSON of one word that is a known given name or
 SPACY_OTHER_WORD = 0.45  # spaCy PERSON of one unknown word: "Xiaomi" is one
 
 _WORD = regex.compile(r"[A-Za-z]+")
+_FULL_WIDTH: dict[int, str] = {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
+_FULL_WIDTH[0x3000] = " "  # ideographic space
 # Words after which capitalised words are someone's name: "name Klaus Meyer", "户名 Li Na".
 _NAMING = regex.compile(
     r"(?:(?<![A-Za-z])(?:name|named|holder|beneficiary|payee)|姓名|户名|戶名|名字|收款人|持有人)$",
@@ -54,11 +56,15 @@ class LatinText:
     """A message's Latin words, and which of them belong to a known place or company name."""
 
     def __init__(self, lex: NameLexicon, text: str) -> None:
-        """Split ``text`` into words and mark those inside a not-a-name phrase (Wong Tai Sin)."""
-        self.text = text
+        """Split ``text`` into words and mark those inside a not-a-name phrase (Wong Tai Sin).
+
+        Full-width letters and spaces (Ｍｒ　Ｗｏｎｇ, typed with a Chinese IME) become ASCII
+        one for one, so offsets still index the original text.
+        """
+        self.text = text.translate(_FULL_WIDTH)
         self.words = [
             Word(m.start(), m.end(), m.group(), m.group().lower(), _case(m.group()))
-            for m in _WORD.finditer(text)
+            for m in _WORD.finditer(self.text)
         ]
         self.starts = [w.start for w in self.words]
         self.blocked: set[int] = set()

@@ -90,10 +90,11 @@ def main() -> None:
         f"p50 {statistics.median(timings) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
         f"max {timings[-1] * 1000:.2f} ms"
     )
-    print(
-        f"find() on those only: {len(latin) / sum(spacy_timings):,.0f} msg/s, "
-        f"p99 {spacy_timings[int(len(latin) * 0.99) - 1] * 1000:.2f} ms"
-    )
+    if latin:
+        print(
+            f"find() on those only: {len(latin) / sum(spacy_timings):,.0f} msg/s, "
+            f"p99 {spacy_timings[max(0, int(len(latin) * 0.99) - 1)] * 1000:.2f} ms"
+        )
     print(f"find_many(): {len(texts) / batch:,.0f} msg/s; peak RSS {rss_mb:.0f} MB")
 
 
