@@ -352,6 +352,8 @@ class LatinNames:
         if nxt >= len(latin.words) or latin.gap(index) != " ":
             return False
         word = latin.words[nxt]
+        if word.case == "L":
+            return word.lower in self._lex.place_org_words_lower
         return word.case in "TU" and word.lower in self._lex.place_org_words
 
 

@@ -75,7 +75,8 @@ class NameLexicon:
     syllables: frozenset[str]
     given_en: frozenset[str]
     titles_en: frozenset[str]
-    place_org_words: frozenset[str]
+    place_org_words: frozenset[str]  # capitalised: Road, Holdings, Office
+    place_org_words_lower: frozenset[str]  # also in lower case: road, hospital, school
     not_names_latin: dict[str, tuple[tuple[str, ...], ...]]  # first word -> phrases, longest first
     cues: regex.Pattern[str]
 
@@ -93,6 +94,7 @@ class NameLexicon:
             words = latin_words(line)
             if words:
                 phrases.setdefault(words[0], []).append(words)
+        place_org = [w.lower() for w in _entries(data_dir / "place_org_words_en.txt")]
         cue_words = _entries(data_dir / "cues.txt")
         latin_cues = [regex.escape(w) for w in cue_words if not is_cjk(w[0])]
         han_cues = [regex.escape(w) for w in cue_words if is_cjk(w[0])]
@@ -119,7 +121,8 @@ class NameLexicon:
             syllables=_lower_set(data_dir / "syllables_cantonese.txt"),
             given_en=_lower_set(data_dir / "given_names_en.txt"),
             titles_en=_lower_set(data_dir / "titles_en.txt"),
-            place_org_words=_lower_set(data_dir / "place_org_words_en.txt"),
+            place_org_words=frozenset(w.rstrip("*") for w in place_org),
+            place_org_words_lower=frozenset(w.rstrip("*") for w in place_org if w.endswith("*")),
             not_names_latin={
                 first: tuple(sorted(set(found), key=len, reverse=True))
                 for first, found in phrases.items()
