@@ -205,7 +205,6 @@ class _Scan:
                 f"surname {shown} + honorific {self.text[i + size : end].strip()}",
             )
 
-        given = self._given_name(i, size, cover)
         if stop is not None:
             # A listed word (李寧, 陳述) is a name only when a title follows it (李寧先生).
             after = i + len(stop)
@@ -217,8 +216,10 @@ class _Scan:
                 i,
                 end,
                 HONORIFIC,
-                f"surname {shown} + given name + honorific {self.text[after:end]}",
+                f"surname {shown} + given name {self.text[i + size : after]} + honorific "
+                f"{self.text[after:end]}",
             )
+        given = self._given_name(i, size, cover)
         if given is not None:
             end, base, how = given
             title = self.honorific_at(end)
