@@ -200,6 +200,8 @@ def test_csv_export_is_owner_only_and_defuses_formulas(
     path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.csv"
+    out.write_text("an older export")
+    out.chmod(0o644)
     assert (
         run_cli(["audit", "export", "--format", "csv", "-o", str(out), "--kind", "message"]) == 0
     )

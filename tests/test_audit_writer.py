@@ -14,7 +14,7 @@ import pytest
 from bot.audit import Archive, ArchiveError, AsyncArchive, Entry
 from bot.audit.keys import KeyRing, generate
 from bot.audit.records import Sealed
-from bot.domain import Category
+from bot.domain import Action, Category
 from tests.test_audit import entries, message, verdict
 
 
@@ -138,3 +138,34 @@ async def test_action_and_review_helpers_keep_group_and_sender(archive: Archive)
         "false_positive",
         "trader7",
     )
+
+
+async def test_the_bots_pipeline_adapter_records_through_the_async_archive(
+    archive: Archive,
+) -> None:
+    # bot.app.AuditArchive is how the running bot writes here (its contract with this package).
+    from bot.app import AuditArchive  # noqa: PLC0415
+
+    writer = AsyncArchive(archive)
+    adapter = AuditArchive(writer)
+    flagged = message(5)
+    await adapter.record_message(
+        flagged,
+        verdict(Category.ADVICE),
+        case_id="C-1",
+        actions=[Action.WARN],
+        strikes=2,
+        latency_ms=4.0,
+    )
+    await adapter.record_action(flagged, Action.WARN, case_id="C-1", outcome="sent", detail="ok")
+    await adapter.record_action(flagged, Action.WARN, case_id="C-1", outcome="sent", detail="ok")
+    await writer.aclose()
+    reader = Archive(archive.path, archive.ring, read_only=True)
+    stored = list(reader.select())
+    assert [(s.sealed.kind, s.sealed.record_key) for s in stored] == [
+        ("message", "message:m5"),
+        ("action", "action:m5:decision"),
+        ("action", "action:m5:warn:sent"),
+    ]
+    assert reader.decrypt(stored[1])["detail"]["strikes"] == 2
+    assert reader.verify().ok

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import getpass
 import json
 import os
 import sys
@@ -26,7 +25,15 @@ from bot.audit.keys import (
     write_key_file,
 )
 from bot.audit.records import sender_reference
-from bot.audit.store import Archive, ArchiveError, Checkpoint, Query, retention_cutoff
+from bot.audit.store import (
+    Archive,
+    ArchiveError,
+    Checkpoint,
+    Query,
+    Verification,
+    operator_name,
+    retention_cutoff,
+)
 from bot.audit.writer import REVIEW_DECISIONS, message_entry, review_entry
 from bot.domain import Category, Message, Verdict
 
@@ -220,6 +227,7 @@ def _output(target: str) -> Iterator[TextIO]:
         return
     # Decrypted personal data: readable by the operator only.
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # also when overwriting a file that was more open
     with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
         yield handle
 
@@ -264,7 +272,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _as_dict(result: Any) -> dict[str, Any]:
+def _as_dict(result: Verification) -> dict[str, Any]:
     broken = result.broken
     return {
         "checked": result.checked,
@@ -366,7 +374,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         sender_id = str(archive.decrypt(stored).get("sender_id", ""))
         entry = review_entry(
             args.message_id,
-            args.reviewer or getpass.getuser(),
+            args.reviewer or operator_name(),
             args.decision,
             args.note,
             conversation_id=stored.sealed.conversation_id,

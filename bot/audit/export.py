@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 import sys
 import time
@@ -13,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.audit.records import Entry, Stored
-from bot.audit.store import Archive, Query
+from bot.audit.store import Archive, Query, operator_name
 
 # CSV columns: the fields an inspector reads first; everything else goes into "other" (JSON).
 CSV_COLUMNS = (
@@ -193,7 +192,7 @@ def record_access(
         categories=(),
         at=time.time(),
         payload={
-            "operator": operator or getpass.getuser(),
+            "operator": operator or operator_name(),
             "command": command,
             "filters": filters,
             "records": records,

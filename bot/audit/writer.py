@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +24,18 @@ REVIEW_DECISIONS = ("resolved", "false_positive", "escalated", "notified", "note
 
 
 def _finding(finding: Finding) -> dict[str, Any]:
+    # Spelled out rather than dataclasses.asdict, which deep-copies and was a third of the
+    # cost of archiving a message.
     return {
-        **asdict(finding),
+        "rule_id": finding.rule_id,
         "category": finding.category.value,
         "severity": finding.severity.label,
+        "start": finding.start,
+        "end": finding.end,
+        "score": finding.score,
+        "why": finding.why,
+        "title": finding.title,
+        "redact": finding.redact,
     }
 
 
