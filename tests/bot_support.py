@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from bot.app import Bot, MemoryArchive
-from bot.settings import REPO, Settings
+from bot.infra.state import connect_redis
+from bot.runtime.lifecycle import Bot, MemoryArchive
+from bot.runtime.settings import REPO, Settings
 from bot.simulator import SimulatorThread
-from bot.state import connect_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 DESK = "cidTestDesk=="

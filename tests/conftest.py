@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.rulebook import Rulebook, load_rulebook
-from bot.screening import Screener
+from bot.engine.rulebook import Rulebook, load_rulebook
+from bot.engine.screener import Screener
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_RULES = Path(__file__).resolve().parent / "fixtures" / "rules"

@@ -15,8 +15,8 @@ import pytest
 
 from bot.audit import Archive, ArchiveKeyError, action_entry, message_entry, review_entry
 from bot.audit import keys as key_sources
-from bot.audit.cli import register
 from bot.audit.keys import KeyRing, generate, load_from_environment, parse, write_key_file
+from bot.cli.audit import register
 from bot.domain import Category
 from tests.test_audit import entries, message, verdict
 

@@ -144,7 +144,7 @@ async def test_the_bots_pipeline_adapter_records_through_the_async_archive(
     archive: Archive,
 ) -> None:
     # bot.app.AuditArchive is how the running bot writes here (its contract with this package).
-    from bot.app import AuditArchive  # noqa: PLC0415
+    from bot.runtime.lifecycle import AuditArchive  # noqa: PLC0415
 
     writer = AsyncArchive(archive)
     adapter = AuditArchive(writer)

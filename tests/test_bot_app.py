@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import MemoryArchive, Pipeline, case_id_for, decide, masked_copy
 from bot.domain import Action, Category, Finding, Message, Severity, Verdict
-from bot.notify import Delivery, Notice
-from bot.ops import Health, JsonFormatter, Metrics
-from bot.queue import Envelope, SqliteQueue
-from bot.reload import RuleSet, RulesManager
-from bot.screening import Screener
-from bot.settings import REPO, Settings
-from bot.state import MemoryState
+from bot.engine.screener import Screener
+from bot.infra.ops import Health, JsonFormatter, Metrics
+from bot.infra.queue import Envelope, SqliteQueue
+from bot.infra.state import MemoryState
+from bot.runtime.lifecycle import MemoryArchive, Pipeline, case_id_for, decide, masked_copy
+from bot.runtime.notify import Delivery, Notice
+from bot.runtime.reload import RuleSet, RulesManager
+from bot.runtime.settings import REPO, Settings
 
 HKID_TEXT = "客戶身份證號碼 K765432(4)，麻煩幫手開戶"
 ADVICE_TEXT = "I would buy 0700.HK here, strong buy"

@@ -8,9 +8,9 @@ from typing import Any
 
 from dingtalk_stream import AckMessage, CallbackMessage
 
-from bot.dingtalk import ComplianceHandler, message_from_callback
+from bot.dingtalk.intake import ComplianceHandler, message_from_callback
 from bot.domain import Message
-from bot.ops import Metrics
+from bot.infra.ops import Metrics
 
 DATA: dict[str, Any] = {
     "conversationId": "cidAsXSBLnA==",

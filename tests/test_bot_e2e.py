@@ -16,13 +16,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app import MemoryArchive
+from bot.cli.run import _ingest
 from bot.domain import Action, Message
-from bot.ops import JsonFormatter
-from bot.queue import Envelope, RedisQueue
-from bot.reload import replica_versions
-from bot.runtime_cli import _ingest
-from bot.settings import REPO
+from bot.infra.ops import JsonFormatter
+from bot.infra.queue import Envelope, RedisQueue
+from bot.runtime.lifecycle import MemoryArchive
+from bot.runtime.reload import replica_versions
+from bot.runtime.settings import REPO
 from bot.simulator import SimulatorThread, frame_data
 from tests.bot_support import (  # noqa: F401  (fixtures)
     ADVICE,

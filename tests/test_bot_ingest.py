@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from bot.domain import Message
-from bot.ingest import Ingest, RecordError, message_from_record, parse_body
-from bot.ops import Metrics
+from bot.infra.ops import Metrics
+from bot.runtime.ingest import Ingest, RecordError, message_from_record, parse_body
 
 TOKEN = "ingest-token-0123456789abcdef"  # noqa: S105
 

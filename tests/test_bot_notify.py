@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain import Category, Severity
-from bot.notify import (
+from bot.runtime.notify import (
     MAX_CHUNK_BYTES,
     Notice,
     Outbox,

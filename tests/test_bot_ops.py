@@ -5,7 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 
-from bot.ops import Counter, Gauge, Health, Histogram, JsonFormatter, Metrics, scrub_sdk_loggers
+from bot.infra.ops import (
+    Counter,
+    Gauge,
+    Health,
+    Histogram,
+    JsonFormatter,
+    Metrics,
+    scrub_sdk_loggers,
+)
 
 
 def test_counter_gauge_and_histogram_render_prometheus_text() -> None:
@@ -40,7 +48,9 @@ def test_every_metric_family_has_help_and_type() -> None:
 
 
 def test_json_log_keeps_whitelisted_fields_and_drops_anything_else() -> None:
-    record = logging.LogRecord("bot.app", logging.INFO, __file__, 1, "message flagged", (), None)
+    record = logging.LogRecord(
+        "bot.runtime.lifecycle", logging.INFO, __file__, 1, "message flagged", (), None
+    )
     record.message_id = "msg1"
     record.text = "客戶身份證 A123456(3)"  # a careless extra= must not reach the log
     try:

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from bot.ops import Metrics
-from bot.outbound import DingTalkError, OutboundClient, RetryPolicy
-from bot.settings import ConfigError
+from bot.dingtalk.openapi import DingTalkError, OutboundClient, RetryPolicy
+from bot.infra.ops import Metrics
+from bot.runtime.settings import ConfigError
 from bot.simulator import SimulatorThread, frame_data
 from tests.bot_support import DESK, sim  # noqa: F401
 

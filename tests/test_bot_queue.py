@@ -14,9 +14,9 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.domain import Message
-from bot.ops import Health, Metrics
-from bot.queue import Envelope, FailoverQueue, RedisQueue, SqliteQueue, retried
-from bot.state import RedisLink, connect_redis
+from bot.infra.ops import Health, Metrics
+from bot.infra.queue import Envelope, FailoverQueue, RedisQueue, SqliteQueue, retried
+from bot.infra.state import RedisLink, connect_redis
 from tests.bot_support import REDIS_URL, free_port, redis_prefix  # noqa: F401
 
 

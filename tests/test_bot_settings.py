@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import REPO, ConfigError, describe, load_settings
+from bot.runtime.settings import REPO, ConfigError, describe, load_settings
 
 GOOD_ENV = {
     "DINGTALK_CLIENT_ID": "dingappkey",

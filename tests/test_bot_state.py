@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from bot.ops import Health, Metrics
-from bot.state import Claim, FailoverState, MemoryState, RedisLink, RedisState, connect_redis
+from bot.infra.ops import Health, Metrics
+from bot.infra.state import Claim, FailoverState, MemoryState, RedisLink, RedisState, connect_redis
 from tests.bot_support import REDIS_URL, eventually, free_port, redis_prefix  # noqa: F401
 
 

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import rjieba
 
-import bot.names
-from bot.names import NameFinder, NameSpan
-from bot.names.lexicon import DATA_DIR, NameLexicon, _entries, fold_cjk
-from bot.screening import Screener
+import bot.engine.names
+from bot.engine.names import NameFinder, NameSpan
+from bot.engine.names.lexicon import DATA_DIR, NameLexicon, _entries, fold_cjk
+from bot.engine.screener import Screener
 
 NAME_THRESHOLD = 0.6  # rules/policy.yaml names.min_score: what the screener flags
 
@@ -263,9 +263,9 @@ def test_lexicon_only_mode_says_english_names_are_not_detected(lexicon_only: Nam
 def test_missing_model_is_a_warning_not_an_error(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(bot.names, "MODEL_NAME", "no_such_model_installed")
-    monkeypatch.setattr(bot.names, "_warned", threading.Lock())
-    with caplog.at_level(logging.WARNING, logger="bot.names"):
+    monkeypatch.setattr(bot.engine.names, "MODEL_NAME", "no_such_model_installed")
+    monkeypatch.setattr(bot.engine.names, "_warned", threading.Lock())
+    with caplog.at_level(logging.WARNING, logger="bot.engine.names"):
         first = NameFinder.load()
         second = NameFinder.load()
     assert not first.spacy_available

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.normalize import AliasTable, NormalizedText
+from bot.engine.normalize import AliasTable, NormalizedText
 
 
 @pytest.mark.parametrize(

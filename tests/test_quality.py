@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluate import evaluate_file
-from bot.screening import Screener
+from bot.engine.evaluate import evaluate_file
+from bot.engine.screener import Screener
 
 from .conftest import REPO
 

@@ -8,8 +8,8 @@ import pytest
 import regex
 
 from bot.domain import Category
-from bot.matcher import Lexicon
-from bot.rulebook import (
+from bot.engine.matcher import Lexicon
+from bot.engine.rulebook import (
     REGEX_FLAGS,
     Example,
     Rule,
@@ -18,8 +18,8 @@ from bot.rulebook import (
     latin_word_boundaries,
     load_rulebook,
 )
-from bot.rulecheck import run_examples
-from bot.screening import Screener
+from bot.engine.rulecheck import run_examples
+from bot.engine.screener import Screener
 
 from .conftest import SHIPPED_RULES
 

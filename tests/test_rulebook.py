@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.rulebook import RulebookError, load_rulebook
+from bot.engine.rulebook import RulebookError, load_rulebook
 
 from .conftest import FIXTURE_RULES
 

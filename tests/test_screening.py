@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Action, Category, Severity
-from bot.matcher import _analyse
-from bot.rulebook import load_rulebook
-from bot.screening import Screener
+from bot.engine.matcher import _analyse
+from bot.engine.rulebook import load_rulebook
+from bot.engine.screener import Screener
 
 from .conftest import FIXTURE_RULES
 

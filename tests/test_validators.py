@@ -1,6 +1,6 @@
 import pytest
 
-from bot.validators import cn_mobile, cn_resident_id, hk_phone, hkid, iban, luhn
+from bot.engine.validators import cn_mobile, cn_resident_id, hk_phone, hkid, iban, luhn
 
 
 @pytest.mark.parametrize(

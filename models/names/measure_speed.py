@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bot.names import NameFinder  # noqa: E402  (after the path set-up above)
+from bot.engine.names import NameFinder  # noqa: E402  (after the path set-up above)
 
 TEMPLATES = [
     "Client {en} HKID A123456(3) wants a call back",

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from bot.domain import Finding, Verdict
-from bot.screening import Explanation
+from bot.engine.screener import Explanation
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:

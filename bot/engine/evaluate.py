@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.domain import Category
-from bot.screening import Screener
+from bot.engine.screener import Screener
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 if TYPE_CHECKING:
-    from bot.ops import Health, Metrics
+    from bot.infra.ops import Health, Metrics
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ What the pinned SDK (0.24.3) gets wrong and what this module does about it:
   SDK's frame parsing, routing and ACK.
 - ``websockets.exceptions`` is imported lazily by the SDK; imported here up front so an
   early error does not become an ``AttributeError``.
-- Every SYSTEM ping is logged as "unknown", some paths log whole frames: bot.ops scrubs them.
+- Every SYSTEM ping is logged as "unknown", some paths log whole frames: bot.infra.ops scrubs them.
 
 The SDK runs on the bot's own event loop: with the blocking call moved to a thread and every
-outbound call made by bot.outbound, nothing in it blocks.
+outbound call made by bot.dingtalk.openapi, nothing in it blocks.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from dingtalk_stream import AckMessage, CallbackHandler, ChatbotMessage
 from bot.domain import Message
 
 if TYPE_CHECKING:
-    from bot.ops import Health, Metrics
+    from bot.infra.ops import Health, Metrics
 
 log = logging.getLogger(__name__)
 

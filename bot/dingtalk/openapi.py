@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.settings import ConfigError
+from bot.runtime.settings import ConfigError
 
 if TYPE_CHECKING:
-    from bot.ops import Metrics
+    from bot.infra.ops import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 A message is acknowledged to DingTalk (or to an ingest client) only after ``put`` returns,
 and leaves the queue only when ``ack`` is called after every action and the audit record are
-done: a crash anywhere in between replays it, and dedupe (bot.state) keeps the replay from
+done: a crash anywhere in between replays it, and dedupe (bot.infra.state) keeps the replay from
 acting twice.
 """
 
@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import redis.exceptions
 
 from bot.domain import Message
-from bot.state import REDIS_DOWN
+from bot.infra.state import REDIS_DOWN
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from bot.ops import Metrics
-    from bot.state import RedisLink
+    from bot.infra.ops import Metrics
+    from bot.infra.state import RedisLink
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

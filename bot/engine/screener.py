@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bot.domain import Action, Category, Finding, Severity, Verdict
-from bot.matcher import Deadline, Evaluated, Lexicon
-from bot.normalize import NormalizedText
-from bot.redact import redact
-from bot.rulebook import Policy, Rulebook, load_rulebook
+from bot.engine.matcher import Deadline, Evaluated, Lexicon
+from bot.engine.normalize import NormalizedText
+from bot.engine.redaction import redact
+from bot.engine.rulebook import Policy, Rulebook, load_rulebook
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,7 +27,7 @@ _NAME_KEEP = (1, 0)
 
 
 class NameSpanLike(Protocol):
-    """What the name finder returns for one name (see bot.names)."""
+    """What the name finder returns for one name (see bot.engine.names)."""
 
     @property
     def start(self) -> int: ...
@@ -239,7 +239,7 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 def load_name_finder() -> NameFinderLike | None:
     """The name finder, or None (with a warning) when its module or model is missing."""
     try:
-        from bot.names import NameFinder  # noqa: PLC0415  (heavy: spaCy)
+        from bot.engine.names import NameFinder  # noqa: PLC0415  (heavy: spaCy)
     except ImportError as error:
         log.warning("name detection unavailable: %s", error)
         return None

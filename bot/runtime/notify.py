@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import aiohttp
 
+from bot.dingtalk.openapi import DingTalkError
 from bot.domain import Category, Severity
-from bot.outbound import DingTalkError
 
 if TYPE_CHECKING:
-    from bot.ops import Metrics
-    from bot.outbound import OutboundClient
+    from bot.dingtalk.openapi import OutboundClient
+    from bot.infra.ops import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.rulebook import Example, Problem, Rule, Rulebook, RulebookError, load_rulebook
-from bot.screening import Screener
+from bot.engine.rulebook import Example, Problem, Rule, Rulebook, RulebookError, load_rulebook
+from bot.engine.screener import Screener
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bot.names.chinese import ChineseNames
-from bot.names.latin import LatinNames, LatinText
-from bot.names.lexicon import DATA_DIR, NameLexicon
-from bot.names.span import NameSpan, merge
+from bot.engine.names.chinese import ChineseNames
+from bot.engine.names.latin import LatinNames, LatinText
+from bot.engine.names.lexicon import DATA_DIR, NameLexicon
+from bot.engine.names.span import NameSpan, merge
 
 __all__ = ["DATA_DIR", "MODEL_NAME", "NameFinder", "NameSpan"]
 

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.engine.resources import PROJECT_ROOT
+
 DEFAULT_ENDPOINT = "https://api.dingtalk.com"
-REPO = Path(__file__).resolve().parent.parent
+REPO = PROJECT_ROOT
 
 
 class ConfigError(Exception):

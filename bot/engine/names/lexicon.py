@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import regex
 
-from bot.normalize import fold_char, is_cjk
+from bot.engine.normalize import fold_char, is_cjk
+from bot.engine.resources import models_dir
 
-DATA_DIR = (
-    Path(os.environ.get("BOT_MODELS_DIR", Path(__file__).resolve().parents[2] / "models"))
-    / "names"
-)
+DATA_DIR = models_dir() / "names"
 CUE_WINDOW = 30  # characters either side of a name in which a cue word counts as "nearby"
 _LONGEST_CUE = 80  # longer identifier-shaped matches (a 200-digit run) may be missed as cues
 

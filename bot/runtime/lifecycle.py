@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 from aiohttp import web
 
+from bot.dingtalk.openapi import OutboundClient, RetryPolicy
 from bot.domain import Action, Category, Message, Severity, Verdict
-from bot.ingest import Ingest
-from bot.notify import HKT, Delivery, Notice, Notifier, RuleNote
-from bot.ops import Health, Metrics, add_routes, scrub_sdk_loggers
-from bot.outbound import OutboundClient, RetryPolicy
-from bot.queue import (
+from bot.engine.redaction import redact
+from bot.infra.ops import Health, Metrics, add_routes, scrub_sdk_loggers
+from bot.infra.queue import (
     DurableQueue,
     Entry,
     Envelope,
@@ -36,10 +35,7 @@ from bot.queue import (
     SqliteQueue,
     retried,
 )
-from bot.redact import redact
-from bot.reload import RuleSet, RulesManager
-from bot.settings import ConfigError, Settings, describe
-from bot.state import (
+from bot.infra.state import (
     REDIS_DOWN,
     Claim,
     FailoverState,
@@ -49,9 +45,13 @@ from bot.state import (
     State,
     connect_redis,
 )
+from bot.runtime.ingest import Ingest
+from bot.runtime.notify import HKT, Delivery, Notice, Notifier, RuleNote
+from bot.runtime.reload import RuleSet, RulesManager
+from bot.runtime.settings import ConfigError, Settings, describe
 
 if TYPE_CHECKING:
-    from bot.dingtalk import StreamIntake
+    from bot.dingtalk.intake import StreamIntake
 
 log = logging.getLogger(__name__)
 
@@ -720,7 +720,7 @@ class Bot:
 
         # Intake last: frames are only ACKed once everything behind them is up.
         if s.stream_enabled:
-            from bot.dingtalk import StreamIntake  # noqa: PLC0415  (the SDK import, only when used)
+            from bot.dingtalk.intake import StreamIntake  # noqa: PLC0415  (the SDK import, only when used)
 
             self.intake = StreamIntake(
                 client_id=s.client_id,

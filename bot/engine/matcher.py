@@ -16,9 +16,9 @@ import ahocorasick_rs
 import regex
 import rjieba
 
-from bot.normalize import AliasTable, NormalizedText, fold_char_string, is_cjk, is_word_char
-from bot.rulebook import ExcludeSpec, PatternSpec, Rule, Rulebook
-from bot.validators import VALIDATORS, WEAK_VALIDATORS
+from bot.engine.normalize import AliasTable, NormalizedText, fold_char_string, is_cjk, is_word_char
+from bot.engine.rulebook import ExcludeSpec, PatternSpec, Rule, Rulebook
+from bot.engine.validators import VALIDATORS, WEAK_VALIDATORS
 
 CONTEXT_RAISE = 0.3
 CONTEXT_LOWER = 0.4

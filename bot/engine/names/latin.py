@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import regex
 
-from bot.names.lexicon import NameLexicon, cue_near
-from bot.names.span import SPACY_WHY, NameSpan
+from bot.engine.names.lexicon import NameLexicon, cue_near
+from bot.engine.names.span import SPACY_WHY, NameSpan
 
 TITLE_SURNAME = 0.85  # Mr Wong, Ms Chan Siu Ming
 TITLE_WORD = 0.8  # Mr Smith: any capitalised word after a title

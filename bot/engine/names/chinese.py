@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import regex
 import rjieba
 
-from bot.names.lexicon import NameLexicon, cue_near, fold_cjk
-from bot.names.span import NameSpan
+from bot.engine.names.lexicon import NameLexicon, cue_near, fold_cjk
+from bot.engine.names.span import NameSpan
 
 # Scores. A title after a surname is the strongest evidence in Hong Kong chat (陳生, 李太).
 HONORIFIC = 0.85

@@ -13,16 +13,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from bot.cli.render import Summary, dumps, render_explanation, render_verdict, verdict_json
 from bot.domain import Message
-from bot.report import Summary, dumps, render_explanation, render_verdict, verdict_json
-from bot.rulebook import RulebookError
-from bot.screening import Screener
+from bot.engine.resources import PROJECT_ROOT, default_rules_dir
+from bot.engine.rulebook import RulebookError
+from bot.engine.screener import Screener
 
-DEFAULT_RULES = Path(
-    os.environ.get("BOT_RULES_DIR", Path(__file__).resolve().parent.parent / "rules")
-)
+DEFAULT_RULES = default_rules_dir()
 # Feature packages that add their own commands with register(subparsers).
-_PLUGINS = ("bot.runtime_cli", "bot.audit.cli")
+_PLUGINS = ("bot.cli.run", "bot.cli.audit")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file",
         nargs="?",
         type=Path,
-        default=Path(__file__).resolve().parent.parent / "evals" / "messages.jsonl",
+        default=PROJECT_ROOT / "evals" / "messages.jsonl",
     )
     evaluate.add_argument("--errors", action="store_true", help="list every misclassified message")
     _add_engine_options(evaluate)
@@ -152,7 +151,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
 def _open_archive() -> Any:
     """The audit archive writer for `screen --archive` (see bot.audit)."""
-    return importlib.import_module("bot.audit.cli").open_archive_for_cli()
+    return importlib.import_module("bot.cli.audit").open_archive_for_cli()
 
 
 def _screen_jsonl(
@@ -263,7 +262,7 @@ class _Progress:
 # -- rules ----------------------------------------------------------------------------------
 def cmd_rules_check(args: argparse.Namespace) -> int:
     """`rules check`: every problem as file:line, exit 1 on any."""
-    from bot.rulecheck import check_directory  # noqa: PLC0415
+    from bot.engine.rulecheck import check_directory  # noqa: PLC0415
 
     rulebook, problems, examples = check_directory(args.directory, min_examples=args.min_examples)
     for problem in problems:
@@ -291,7 +290,7 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
 # -- eval -----------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
     """`eval`: precision and recall per category against a labelled JSON-lines set."""
-    from bot.evaluate import evaluate_file  # noqa: PLC0415
+    from bot.engine.evaluate import evaluate_file  # noqa: PLC0415
 
     screener = load_screener(args)
     report = evaluate_file(screener, args.file)

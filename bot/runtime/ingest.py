@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain import Message
-from bot.ops import Metrics
+from bot.infra.ops import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.notify import RuleNote, render_rules_rejected
-from bot.rulebook import RulebookError, load_rulebook
-from bot.screening import NAME_RULE_ID, NAME_TITLE, Screener
-from bot.state import REDIS_DOWN
+from bot.engine.rulebook import RulebookError, load_rulebook
+from bot.engine.screener import NAME_RULE_ID, NAME_TITLE, Screener
+from bot.infra.state import REDIS_DOWN
+from bot.runtime.notify import RuleNote, render_rules_rejected
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from bot.ops import Health, Metrics
+    from bot.infra.ops import Health, Metrics
 
 log = logging.getLogger(__name__)
 BUNDLE_SUFFIXES = (".yaml", ".yml")

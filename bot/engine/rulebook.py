@@ -12,8 +12,8 @@ import regex
 import yaml
 
 from bot.domain import Action, Category, Severity
-from bot.normalize import fold_char, is_cjk
-from bot.validators import VALIDATORS
+from bot.engine.normalize import fold_char, is_cjk
+from bot.engine.validators import VALIDATORS
 
 RULE_ID = regex.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 EXCLUDE_WHERE = frozenset({"before", "after", "around", "covering", "message"})

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.settings import ConfigError, load_settings
+from bot.runtime.settings import ConfigError, load_settings
 
 
 def register(subparsers: Any) -> None:
@@ -57,8 +57,8 @@ def register(subparsers: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`run`: start the bot; a missing or wrong setting exits 2 naming it."""
-    from bot.app import run  # noqa: PLC0415  (imports the SDK)
-    from bot.ops import configure_logging  # noqa: PLC0415
+    from bot.infra.ops import configure_logging  # noqa: PLC0415
+    from bot.runtime.lifecycle import run  # noqa: PLC0415  (imports the SDK)
 
     try:
         settings = load_settings(config_path=args.config)
@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_level)
     if args.check:
-        from bot.rulebook import load_rulebook  # noqa: PLC0415
+        from bot.engine.rulebook import load_rulebook  # noqa: PLC0415
 
         rulebook = load_rulebook(settings.rules_dir)
         print(f"settings OK; rule set {rulebook.version} ({len(rulebook.rules)} rules)")
@@ -136,6 +136,6 @@ async def _ingest(path: Path, url: str, token: str, size: int) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`demo`: everything in one process, nothing to configure."""
-    from bot.demo import run_demo  # noqa: PLC0415
+    from bot.cli.demo import run_demo  # noqa: PLC0415
 
     return asyncio.run(run_demo(pause=args.pause, out=sys.stdout))

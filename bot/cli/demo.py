@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.app import Bot, MemoryArchive
-from bot.settings import REPO, Settings
+from bot.runtime.lifecycle import Bot, MemoryArchive
+from bot.runtime.settings import REPO, Settings
 
 DESK = "cidHKDeskEquities=="
 DESK_TITLE = "HK Desk - Equities"

@@ -1,0 +1,1 @@
+"""The running bot: pipeline, lifecycle, rule reload, ingest, HTTP, notifications, settings."""
