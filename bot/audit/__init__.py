@@ -3,19 +3,21 @@
 The bot's entry points (docs/archive.md has the design):
 
 - ``open_archive()`` -> :class:`Archive` (sync, SQLite) and ``AsyncArchive(archive)``, whose
-  ``record_message`` / ``record_action`` / ``record_review`` / ``record`` return only after
-  the records are committed, and raise :class:`ArchiveError` when they were not;
+  ``record`` returns only after the records are committed, and raises :class:`ArchiveError`
+  when they were not;
 - ``RedisArchiveSink`` (each replica) and ``Archiver`` (one consumer group) when several
-  replicas share one archive through a Redis Stream.
+  replicas share one archive through a Redis Stream;
+- :class:`AuditTrail`, what the bot's pipeline writes to: ``SinkAuditTrail`` over either
+  sink, ``MemoryAuditTrail`` (tests, demo), ``DiscardAuditTrail`` (``audit.sink = none``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
+from bot.audit.entries import REVIEW_DECISIONS, action_entry, message_entry, review_entry
 from bot.audit.keys import ArchiveKeyError, KeyRing, load_from_environment
 from bot.audit.records import Entry, Sealed, Stored
 from bot.audit.store import (
@@ -29,18 +31,17 @@ from bot.audit.store import (
     Verification,
 )
 from bot.audit.stream import Archiver, RedisArchiveSink
-from bot.audit.writer import AsyncArchive, action_entry, message_entry, review_entry
+from bot.audit.trail import (
+    AuditTrail,
+    DiscardAuditTrail,
+    MemoryAuditTrail,
+    RecordSink,
+    SinkAuditTrail,
+)
+from bot.audit.writer import AsyncArchive
 
 ENV_ARCHIVE = "BOT_ARCHIVE"
 ENV_RETENTION_YEARS = "BOT_ARCHIVE_RETENTION_YEARS"
-
-
-class RecordSink(Protocol):
-    """Where the bot's records go: :class:`AsyncArchive` or :class:`RedisArchiveSink`."""
-
-    async def record(self, entries: Sequence[Entry]) -> Sequence[int | str]:
-        """Store ``entries``; returns only once they are durable, raises otherwise."""
-        ...
 
 
 def default_archive_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -85,20 +86,25 @@ __all__ = [
     "ENV_ARCHIVE",
     "ENV_RETENTION_YEARS",
     "RETENTION_YEARS",
+    "REVIEW_DECISIONS",
     "Archive",
     "ArchiveError",
     "ArchiveKeyError",
     "Archiver",
     "AsyncArchive",
+    "AuditTrail",
     "Break",
     "Checkpoint",
+    "DiscardAuditTrail",
     "Entry",
     "KeyRing",
+    "MemoryAuditTrail",
     "Purge",
     "Query",
     "RecordSink",
     "RedisArchiveSink",
     "Sealed",
+    "SinkAuditTrail",
     "Stored",
     "Verification",
     "action_entry",

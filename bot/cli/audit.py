@@ -1,9 +1,8 @@
-"""`python -m bot audit ...`: verify, export, person, review, purge, head, stats, keys."""
+"""`python -m bot audit ...`: verify, export, person, review, purge, head, stats."""
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import sys
@@ -15,14 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.audit import default_archive_path, open_archive, retention_years
+from bot.audit.entries import REVIEW_DECISIONS, review_entry
 from bot.audit.export import export, mentions, record_access
 from bot.audit.keys import (
-    ArchiveKeyError,
-    generate,
-    load_file,
     load_from_environment,
-    replace_key_file,
-    write_key_file,
 )
 from bot.audit.records import sender_reference
 from bot.audit.store import (
@@ -34,8 +29,9 @@ from bot.audit.store import (
     operator_name,
     retention_cutoff,
 )
-from bot.audit.writer import REVIEW_DECISIONS, message_entry, review_entry
-from bot.domain import Category, Message, Verdict
+from bot.cli import audit_keys
+from bot.cli.common import guard
+from bot.domain import Category
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -138,17 +134,7 @@ def register(subparsers: Any) -> None:
     _archive_option(stats)
     stats.set_defaults(handler=cmd_stats)
 
-    keygen = commands.add_parser("keygen", help="create a key file (mode 0600), or - for stdout")
-    keygen.add_argument("path", help="new key file, or - to print (for a vault)")
-    keygen.add_argument("--key-id", default="k1")
-    keygen.set_defaults(handler=cmd_keygen)
-
-    rotate = commands.add_parser(
-        "rotate", help="add a new current key to a key file; old keys stay for reading"
-    )
-    rotate.add_argument("path", type=Path)
-    rotate.add_argument("key_id")
-    rotate.set_defaults(handler=cmd_rotate)
+    audit_keys.register(commands)
 
 
 def _archive_option(parser: argparse.ArgumentParser) -> None:
@@ -181,23 +167,6 @@ def _timestamp(value: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def _guard(function: Handler) -> Handler:
-    """Archive and key errors become one line on stderr and exit status 1, not a traceback."""
-
-    @functools.wraps(function)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return function(args)
-        except (ArchiveError, ArchiveKeyError) as error:
-            print(f"audit: {error}", file=sys.stderr)
-            return 1
-        except OSError as error:
-            print(f"audit: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
-            return 1
-
-    return run
 
 
 @contextmanager
@@ -236,7 +205,7 @@ def _show_progress(choice: str) -> bool | None:
     return {"always": True, "never": False}.get(choice)
 
 
-@_guard
+@guard
 def cmd_verify(args: argparse.Namespace) -> int:
     """Report the first altered, removed, reordered or truncated record; exit 1 on a break."""
     witnesses = [
@@ -285,7 +254,7 @@ def _as_dict(result: Verification) -> dict[str, Any]:
     }
 
 
-@_guard
+@guard
 def cmd_export(args: argparse.Namespace) -> int:
     """Decrypted records matching the filters (an authorised operator holds the key)."""
     with _opened(args, write=True) as archive:
@@ -312,7 +281,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
+@guard
 def cmd_person(args: argparse.Namespace) -> int:
     """Everything about one person, for a data-access request under the PDPO."""
     with _opened(args, write=True) as archive:
@@ -364,7 +333,7 @@ def _note_access(
         print("audit: warning: read-only copy; this access is not recorded in it", file=sys.stderr)
 
 
-@_guard
+@guard
 def cmd_review(args: argparse.Namespace) -> int:
     """Append a reviewer's decision; the message must be in the archive."""
     with _opened(args, write=True) as archive:
@@ -385,7 +354,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
+@guard
 def cmd_purge(args: argparse.Namespace) -> int:
     """Remove only expired records; the rest still verifies and the purge itself is recorded."""
     years = args.years if args.years is not None else retention_years()
@@ -418,7 +387,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0 if after.ok else 1
 
 
-@_guard
+@guard
 def cmd_head(args: argparse.Namespace) -> int:
     """Print the newest signed checkpoint (made at the tail now if the file is writable)."""
     with _opened(args, write=True) as archive:
@@ -429,63 +398,9 @@ def cmd_head(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
+@guard
 def cmd_stats(args: argparse.Namespace) -> int:
     """Counts and positions, without decrypting anything."""
     with _opened(args, write=False) as archive:
         print(json.dumps(archive.stats(), indent=2))
     return 0
-
-
-@_guard
-def cmd_keygen(args: argparse.Namespace) -> int:
-    """Write a new key file (never overwrites one), or print it for a vault."""
-    ring = generate(args.key_id)
-    if args.path == "-":
-        print(ring.to_json())
-        return 0
-    path = Path(args.path)
-    if path.exists():
-        raise ArchiveError(f"{path} exists; refusing to overwrite a key file")
-    write_key_file(path, ring)
-    print(
-        f"wrote {path} (mode 0600; key id {args.key_id}, fingerprint "
-        f"{ring.fingerprint(args.key_id)}). Keep a copy in the firm's key vault: without it "
-        "the archive cannot be read or verified."
-    )
-    return 0
-
-
-@_guard
-def cmd_rotate(args: argparse.Namespace) -> int:
-    """New records use the new key; old keys stay in the file to read old records."""
-    rotated = load_file(args.path).rotate(args.key_id)
-    replace_key_file(args.path, rotated)
-    print(
-        f"current key is now {args.key_id} (fingerprint {rotated.fingerprint(args.key_id)}); "
-        f"{len(rotated.keys)} keys in {args.path}. Give the archiver the new file before the "
-        "replicas."
-    )
-    return 0
-
-
-class CliArchiveWriter:
-    """For `python -m bot screen --archive`: records each screened message synchronously."""
-
-    def __init__(self) -> None:
-        """Open the archive from BOT_ARCHIVE and the key sources."""
-        self.archive = open_archive()
-
-    def __call__(self, message: Message, verdict: Verdict) -> None:
-        """Record one message and its verdict (committed when this returns)."""
-        entry = message_entry(message, verdict, screened_at=time.time(), latency_ms=0.0)
-        self.archive.append([entry])
-
-    def close(self) -> None:
-        """Checkpoint and close."""
-        self.archive.close()
-
-
-def open_archive_for_cli() -> CliArchiveWriter:
-    """The archive writer `screen --archive` uses."""
-    return CliArchiveWriter()

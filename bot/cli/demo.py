@@ -1,17 +1,24 @@
-"""`python -m bot demo`: the simulator, the bot (embedded state), a scripted trading-group chat."""
+"""`demo`: the local DingTalk simulator, the bot (embedded state), a scripted trading-group chat.
+
+The one product module that imports the simulator (checked by the import contracts).
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.runtime.lifecycle import Bot, MemoryArchive
+from bot.audit import MemoryAuditTrail
+from bot.runtime.lifecycle import Bot
 from bot.runtime.settings import REPO, Settings
+from bot.simulator import SimulatorThread
 
 DESK = "cidHKDeskEquities=="
 DESK_TITLE = "HK Desk - Equities"
@@ -63,6 +70,23 @@ BURST = tuple(
 )
 
 
+def register(subparsers: Any) -> None:
+    """Add ``demo``."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="local DingTalk simulator + the bot + a scripted trading-group conversation",
+    )
+    demo.add_argument(
+        "--pause", type=float, default=0.4, help="seconds between chat messages (default 0.4)"
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`demo`: everything in one process, nothing to configure."""
+    return asyncio.run(run_demo(pause=args.pause, out=sys.stdout))
+
+
 def demo_settings(sim: Any, data_dir: Path) -> Settings:
     """Settings for a bot talking to the simulator with embedded state."""
     return Settings(
@@ -98,12 +122,10 @@ class _Printer:
 
 async def run_demo(*, pause: float, out: TextIO) -> int:
     """Play the script and print what the bot did, with timings."""
-    from bot.simulator import SimulatorThread  # noqa: PLC0415  (test/demo-only package)
-
     logging.getLogger().setLevel(logging.ERROR)
     printer = _Printer(out)
     with tempfile.TemporaryDirectory() as tmp, SimulatorThread() as sim:
-        bot = Bot(demo_settings(sim, Path(tmp)), archive=MemoryArchive())
+        bot = Bot(demo_settings(sim, Path(tmp)), archive=MemoryAuditTrail())
         await bot.start()
         try:
             assert bot.intake is not None  # noqa: S101
@@ -218,10 +240,10 @@ def _summary(sim: Any, bot: Bot, printer: _Printer) -> None:
     printer.line("")
     printer.line("Summary")
     printer.line(
-        f"  messages received {int(metrics.messages_in.total())}, screened "
-        f"{int(metrics.messages_screened.total())} "
-        f"(flagged {int(metrics.messages_screened.value(outcome='flagged'))}), "
-        f"duplicates skipped {int(metrics.duplicates.total())}"
+        f"  messages received {metrics.total('bot_messages_received_total'):.0f}, screened "
+        f"{metrics.total('bot_messages_screened_total'):.0f} "
+        f"(flagged {metrics.sample('bot_messages_screened_total', outcome='flagged'):.0f}), "
+        f"duplicates skipped {metrics.total('bot_duplicate_messages_total'):.0f}"
     )
     printer.line(
         f"  warnings posted {len(sim.session_replies(DESK))}, "
@@ -229,7 +251,7 @@ def _summary(sim: Any, bot: Bot, printer: _Printer) -> None:
         f"frames ACKed {len(sim.acks())}"
     )
     archive = bot.archive
-    if isinstance(archive, MemoryArchive):
+    if isinstance(archive, MemoryAuditTrail):
         printer.line(
             f"  audit records: {len(archive.messages)} messages, {len(archive.actions)} actions"
         )

@@ -6,50 +6,23 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from bot.domain import Finding, Verdict
+from bot.domain import Decision, Verdict
 from bot.engine.screener import Explanation
 
 
-def finding_json(finding: Finding) -> dict[str, Any]:
-    """The JSON shape of one finding (spans are offsets into the original text)."""
-    return {
-        "rule": finding.rule_id,
-        "category": finding.category.value,
-        "severity": finding.severity.label,
-        "start": finding.start,
-        "end": finding.end,
-        "score": finding.score,
-        "why": finding.why,
-    }
-
-
-def verdict_json(verdict: Verdict) -> dict[str, Any]:
-    """The JSON shape of a verdict, as `screen --jsonl` prints it."""
-    return {
-        "categories": [c.value for c in verdict.categories],
-        "severity": verdict.severity.label if verdict.severity is not None else None,
-        "actions": [a.value for a in verdict.actions],
-        "findings": [finding_json(f) for f in verdict.findings],
-        "redacted": verdict.redacted,
-    }
-
-
-def render_verdict(text: str, verdict: Verdict) -> str:
-    """A short human-readable verdict. Shows the REDACTED text, never raw personal data."""
-    lines = [f"message: {verdict.redacted}"]
+def render_verdict(text: str, verdict: Verdict, decision: Decision) -> str:
+    """A short human-readable verdict. Shows the MASKED text, never raw personal data."""
+    lines = [f"message: {decision.masked}"]
     if not verdict.findings:
         lines.append("verdict: clean")
         return "\n".join(lines)
     severity = verdict.severity.label if verdict.severity is not None else "-"
     categories = ", ".join(c.value for c in verdict.categories)
     lines.append(f"verdict: FLAGGED  {categories}  severity {severity}")
-    lines.append(f"actions: {', '.join(a.value for a in verdict.actions)}")
+    lines.append(f"actions: {', '.join(a.value for a in decision.actions)}")
     for finding in verdict.findings:
-        shown = (
-            "*" * (finding.end - finding.start)
-            if finding.redact
-            else text[finding.start : finding.end]
-        )
+        # The masked copy has the same length: its span is the finding as the chat may see it.
+        shown = decision.masked[finding.start : finding.end]
         lines.append(
             f"  - {finding.rule_id} ({finding.category.value}, {finding.severity.label}) "
             f"[{finding.start}:{finding.end}] {shown!r} score {finding.score}: {finding.why}"
@@ -57,7 +30,9 @@ def render_verdict(text: str, verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
-def render_explanation(text: str, explanation: Explanation, ner_status: str) -> str:
+def render_explanation(
+    text: str, explanation: Explanation, decision: Decision, ner_status: str
+) -> str:
     """Everything a rule author needs to see why a message was (not) flagged."""
     verdict = explanation.verdict
     lines = [
@@ -90,8 +65,8 @@ def render_explanation(text: str, explanation: Explanation, ner_status: str) -> 
         )
     for error in explanation.errors:
         lines.append(f"error: {error}")
-    lines.append(f"actions:    {', '.join(a.value for a in verdict.actions)}")
-    lines.append(f"redacted:   {verdict.redacted}")
+    lines.append(f"actions:    {', '.join(a.value for a in decision.actions)}")
+    lines.append(f"redacted:   {decision.masked}")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The `run`, `demo` and `ingest` commands, added to the CLI with :func:`register`."""
+"""`run` (the DingTalk bot) and `ingest` (a JSON-lines file posted to a running bot)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
+from bot.engine.rulebook import load_rulebook
+from bot.infra.logs import configure_logging
+from bot.runtime.lifecycle import run
 from bot.runtime.settings import ConfigError, load_settings
 
 
 def register(subparsers: Any) -> None:
-    """Add ``run`` and ``demo`` to ``python -m bot``."""
+    """Add ``run`` and ``ingest``."""
     run = subparsers.add_parser(
         "run",
         help="run the DingTalk bot (Stream mode, warnings, escalations)",
@@ -28,15 +33,6 @@ def register(subparsers: Any) -> None:
     run.add_argument("--config", type=Path, help="TOML settings file (default: BOT_CONFIG)")
     run.add_argument("--check", action="store_true", help="validate settings and rules, then exit")
     run.set_defaults(handler=cmd_run)
-
-    demo = subparsers.add_parser(
-        "demo",
-        help="local DingTalk simulator + the bot + a scripted trading-group conversation",
-    )
-    demo.add_argument(
-        "--pause", type=float, default=0.4, help="seconds between chat messages (default 0.4)"
-    )
-    demo.set_defaults(handler=cmd_demo)
 
     ingest = subparsers.add_parser(
         "ingest",
@@ -57,9 +53,6 @@ def register(subparsers: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`run`: start the bot; a missing or wrong setting exits 2 naming it."""
-    from bot.infra.ops import configure_logging  # noqa: PLC0415
-    from bot.runtime.lifecycle import run  # noqa: PLC0415  (imports the SDK)
-
     try:
         settings = load_settings(config_path=args.config)
     except ConfigError as error:
@@ -67,8 +60,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_level)
     if args.check:
-        from bot.engine.rulebook import load_rulebook  # noqa: PLC0415
-
         rulebook = load_rulebook(settings.rules_dir)
         print(f"settings OK; rule set {rulebook.version} ({len(rulebook.rules)} rules)")
         return 0
@@ -92,8 +83,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 async def _ingest(path: Path, url: str, token: str, size: int) -> int:
-    import aiohttp  # noqa: PLC0415
-
     batches: list[list[tuple[int, Any]]] = [[]]
     bad = 0
     with path.open("rb") as handle:
@@ -132,10 +121,3 @@ async def _ingest(path: Path, url: str, token: str, size: int) -> int:
                 bad += 1
     print(f"{accepted} messages queued, {bad} lines skipped")
     return 0 if not bad else 1
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """`demo`: everything in one process, nothing to configure."""
-    from bot.cli.demo import run_demo  # noqa: PLC0415
-
-    return asyncio.run(run_demo(pause=args.pause, out=sys.stdout))

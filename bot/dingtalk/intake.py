@@ -23,11 +23,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote_plus
 
 import dingtalk_stream
@@ -39,10 +37,12 @@ import websockets
 import websockets.exceptions  # the SDK's lazy-import bug: load it before the first connect
 from dingtalk_stream import AckMessage, CallbackHandler, ChatbotMessage
 
+from bot.dingtalk.frames import message_from_callback
 from bot.domain import Message
-
-if TYPE_CHECKING:
-    from bot.infra.ops import Health, Metrics
+from bot.infra.backoff import Backoff
+from bot.infra.health import Health
+from bot.infra.metrics import Metrics
+from bot.infra.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -70,47 +70,6 @@ def point_sdk_at(endpoint: str) -> None:
     )
 
 
-def message_from_callback(data: Mapping[str, Any], frame_message_id: str = "") -> Message | None:
-    """A robot-message callback's ``data`` as a Message; None when there is nothing to screen.
-
-    Text comes from ``text.content`` (text), the text parts of ``content.richText``, or the
-    speech ``recognition`` of audio. Pictures, files and video have no text: they are still
-    accepted (with empty text) so the audit record shows they were received.
-    """
-    message_id = str(data.get("msgId") or frame_message_id or "")
-    if not message_id:
-        return None
-    if data.get("senderId") and data.get("senderId") == data.get("chatbotUserId"):
-        return None  # our own robot's message
-    kind = data.get("msgtype", "")
-    text = ""
-    if kind == "text":
-        text = str((data.get("text") or {}).get("content", ""))
-    elif kind == "richText":
-        parts = (data.get("content") or {}).get("richText") or []
-        text = "\n".join(str(p["text"]) for p in parts if isinstance(p, dict) and "text" in p)
-    elif kind == "audio":
-        text = str((data.get("content") or {}).get("recognition", ""))
-    created = data.get("createAt")
-    sent_at = (
-        datetime.fromtimestamp(int(created) / 1000, UTC)
-        if isinstance(created, int | str) and str(created).isdigit()
-        else None
-    )
-    return Message(
-        id=message_id,
-        text=text.strip(),
-        conversation_id=str(data.get("conversationId", "")),
-        conversation_title=str(data.get("conversationTitle", "")),
-        sender_id=str(data.get("senderStaffId") or data.get("senderId") or ""),
-        sender_name=str(data.get("senderNick", "")),
-        source="dingtalk",
-        sent_at=sent_at,
-        session_webhook=str(data.get("sessionWebhook", "")),
-        sender_staff_id=str(data.get("senderStaffId", "")),
-    )
-
-
 class ComplianceHandler(CallbackHandler):  # type: ignore[misc]
     """Robot-message callbacks: parse, hand to the durable queue, return 200.
 
@@ -119,11 +78,12 @@ class ComplianceHandler(CallbackHandler):  # type: ignore[misc]
     here, loudly, because no one else will ever see it again.
     """
 
-    def __init__(self, accept: Accept, metrics: Metrics, timeout: float) -> None:
+    def __init__(self, accept: Accept, supervisor: Supervisor, timeout: float) -> None:
         """``accept`` stores the message durably (it spills to disk rather than fail)."""
         super().__init__()
         self.accept = accept
-        self.metrics = metrics
+        self.supervisor = supervisor
+        self.metrics = supervisor.metrics
         self.timeout = timeout
 
     async def process(self, callback: Any) -> tuple[int, str]:
@@ -136,10 +96,9 @@ class ComplianceHandler(CallbackHandler):  # type: ignore[misc]
                 return AckMessage.STATUS_OK, "ignored"
             await asyncio.wait_for(self.accept(message), self.timeout)
         except Exception as error:  # noqa: BLE001  (raising here would mean no ACK at all)
-            self.metrics.errors.inc(stage="intake")
+            self.supervisor.report("intake", error)
             log.error(
-                "frame could not be queued; message lost to the bot (DingTalk will not resend)",
-                extra={"error": type(error).__name__, "stage": "intake"},
+                "frame could not be queued; message lost to the bot (DingTalk will not resend)"
             )
             return AckMessage.STATUS_SYSTEM_EXCEPTION, "not queued"
         self.metrics.ack_seconds.observe(time.perf_counter() - started)
@@ -151,23 +110,16 @@ class StreamClient(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]
 
     websocket: Any  # the SDK's attribute: the open connection, or None
 
-    def __init__(
-        self,
-        credential: Any,
-        *,
-        metrics: Metrics,
-        health: Health,
-        reconnect_max: float,
-    ) -> None:
+    def __init__(self, credential: Any, *, supervisor: Supervisor, reconnect_max: float) -> None:
         """Same as the SDK's, plus what the loop reports to."""
         super().__init__(credential, logger=logging.getLogger("dingtalk_stream.client"))
-        self.metrics = metrics
-        self.health = health
-        self.reconnect_max = reconnect_max
+        self.supervisor = supervisor
+        self.metrics: Metrics = supervisor.metrics
+        self.health: Health = supervisor.health
+        self.backoff = Backoff(base=0.5, cap=reconnect_max)
         self.stopping = False
         self.connections = 0
         self._frames: set[asyncio.Task[None]] = set()
-        self._rng = random.Random()
 
     def get_host_ip(self) -> str:
         """The SDK UDP-connects to 8.8.8.8 to learn its address; ``localIp`` is diagnostic."""
@@ -196,10 +148,10 @@ class StreamClient(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]
                 raise
             except (OSError, websockets.exceptions.WebSocketException, ConnectionError) as error:
                 failures += 1
-                log.warning("stream connection lost", extra={"error": type(error).__name__})
-            except Exception:
+                self.supervisor.report("stream", error, expected=True)
+            except Exception as error:  # noqa: BLE001  (funnelled; the loop reconnects)
                 failures += 1
-                log.exception("stream loop error")
+                self.supervisor.report("stream", error)
             finally:
                 self._disconnected()
             if self._stopped():
@@ -210,17 +162,13 @@ class StreamClient(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]
         return self.stopping
 
     def _delay(self, failures: int) -> float:
-        if failures <= 0:
-            return 0.05
-        ceiling = min(self.reconnect_max, 0.5 * 2.0 ** (failures - 1))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return 0.05 if failures <= 0 else self.backoff.delay(failures - 1)
 
     def _dispatch(self, raw: str | bytes) -> None:
         try:
             frame = json.loads(raw)
         except ValueError:
-            self.metrics.errors.inc(stage="frame")
-            log.error("undecodable frame", extra={"stage": "frame"})
+            self.supervisor.note("frame", "undecodable frame")
             return
         # The SDK's routing: handler -> ACK over the current websocket. Tracked, so
         # stop() can wait for ACKs in flight instead of dropping them.
@@ -262,19 +210,16 @@ class StreamIntake:
         client_secret: str,
         endpoint: str,
         accept: Accept,
-        metrics: Metrics,
-        health: Health,
+        supervisor: Supervisor,
         accept_timeout: float,
         reconnect_max: float,
     ) -> None:
         """Point the SDK at ``endpoint`` and register the robot-message handler."""
         point_sdk_at(endpoint)
         credential = dingtalk_stream.Credential(client_id, client_secret)
-        self.client = StreamClient(
-            credential, metrics=metrics, health=health, reconnect_max=reconnect_max
-        )
+        self.client = StreamClient(credential, supervisor=supervisor, reconnect_max=reconnect_max)
         self.client.register_callback_handler(
-            ROBOT_TOPIC, ComplianceHandler(accept, metrics, accept_timeout)
+            ROBOT_TOPIC, ComplianceHandler(accept, supervisor, accept_timeout)
         )
         self._task: asyncio.Task[None] | None = None
 

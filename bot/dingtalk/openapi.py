@@ -11,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.runtime.settings import ConfigError
-
-if TYPE_CHECKING:
-    from bot.infra.ops import Metrics
+from bot.infra.backoff import Backoff
+from bot.infra.errors import ConfigError
+from bot.infra.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,17 +50,11 @@ class DingTalkError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard to try one call."""
+    """How hard to try one call: attempts, a timeout per attempt, the backoff between them."""
 
     attempts: int = 4
     timeout: float = 5.0  # per attempt
-    base: float = 0.25
-    cap: float = 8.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-        ceiling = min(self.cap, self.base * 2.0**attempt)
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=0.25, cap=8.0))
 
 
 class OutboundClient:
@@ -91,7 +83,6 @@ class OutboundClient:
         self.policy = policy or RetryPolicy()
         self.webhook_hosts = frozenset(webhook_hosts)
         self.sleep = sleep
-        self._rng = random.Random()
         self._token = ""
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
@@ -186,26 +177,26 @@ class OutboundClient:
                 result = await call()
             except DingTalkError as error:
                 if not error.retryable or attempt + 1 >= self.policy.attempts:
-                    self.metrics.outbound.inc(endpoint=name, result="failed")
+                    self.metrics.outbound.labels(endpoint=name, result="failed").inc()
                     raise
-                delay = max(error.retry_after, self.policy.delay(attempt, self._rng))
+                delay = max(error.retry_after, self.policy.backoff.delay(attempt))
                 reason = error.code or str(error.status)
             except (aiohttp.ClientError, TimeoutError) as error:
                 if attempt + 1 >= self.policy.attempts:
-                    self.metrics.outbound.inc(endpoint=name, result="failed")
+                    self.metrics.outbound.labels(endpoint=name, result="failed").inc()
                     raise
-                delay = self.policy.delay(attempt, self._rng)
+                delay = self.policy.backoff.delay(attempt)
                 reason = type(error).__name__
             else:
-                self.metrics.outbound.inc(endpoint=name, result="ok")
+                self.metrics.outbound.labels(endpoint=name, result="ok").inc()
                 return result
-            self.metrics.outbound.inc(endpoint=name, result="retry")
+            self.metrics.outbound.labels(endpoint=name, result="retry").inc()
             log.warning(
                 "dingtalk call failed; retrying",
                 extra={"endpoint": name, "reason": reason, "delay": round(delay, 3)},
             )
             attempt += 1
-            await self.sleep(min(delay, self.policy.cap))
+            await self.sleep(min(delay, self.policy.backoff.cap))
 
     async def _post_api(
         self, name: str, path: str, body: dict[str, Any], token: str | None

@@ -150,6 +150,26 @@ class Rule:
     line_of: dict[str, int] = field(default_factory=dict, compare=False)
 
 
+NAME_RULE_ID = "client-name"
+
+
+@dataclass(frozen=True, slots=True)
+class NameRule:
+    """The client-name pseudo-rule: a person's name in a message that also carries personal data.
+
+    It has no rule file (names come from name detection, not patterns); ``policy.yaml``
+    ``names:`` sets its severity, threshold and wording, with these defaults.
+    """
+
+    severity: Severity = Severity.MEDIUM
+    min_score: float = 0.6
+    title: str = "Client name next to personal data"
+    message_zh: str = "請勿在群內把客戶姓名與其個人資料一併發送。"
+    message_en: str = "Do not post a client's name together with their personal data."
+    keep: tuple[int, int] = (1, 0)  # the first character stays visible: 陳**, C**** ****
+    id: str = NAME_RULE_ID
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     """What to do about findings: threshold, actions per category x severity, repeat offenders."""
@@ -159,8 +179,7 @@ class Policy:
     repeat_threshold: int
     repeat_window_seconds: int
     repeat_action: Action
-    name_severity: Severity
-    name_score: float
+    names: NameRule = field(default_factory=NameRule)
 
     def actions_for(self, category: Category, severity: Severity) -> tuple[Action, ...]:
         """Actions for one finding; ``log`` is implied for everything."""
@@ -792,15 +811,31 @@ def _load_policy(path: Path, problems: list[Problem], digest: Any) -> Policy | N
         repeat_action = Action(str(repeat.get("action", "escalate")))
     except ValueError:
         reader.fail("repeat_offenders.action must be an action", "repeat_offenders", "action")
-    names = reader.mapping(data.get("names"), "names")
-    name_severity = Severity.MEDIUM
-    try:
-        name_severity = Severity.parse(str(names.get("severity", "medium")))
-    except ValueError as error:
-        reader.fail(str(error), "names", "severity")
-    name_score = reader.number(names.get("min_score"), 0.6, 0.0, 1.0, "names", "min_score")
+    names = _read_name_rule(reader, reader.mapping(data.get("names"), "names"))
     if not reader.ok:
         return None
-    return Policy(
-        min_score, actions, threshold, window * 60, repeat_action, name_severity, name_score
+    return Policy(min_score, actions, threshold, window * 60, repeat_action, names)
+
+
+def _read_name_rule(reader: _RuleReader, data: dict[str, Any]) -> NameRule:
+    unknown = set(data) - {"severity", "min_score", "title", "message"}
+    if unknown:
+        reader.fail(f"unknown names field(s): {', '.join(sorted(unknown))}", "names")
+    default = NameRule()
+    severity = default.severity
+    try:
+        severity = Severity.parse(str(data.get("severity", default.severity.label)))
+    except ValueError as error:
+        reader.fail(str(error), "names", "severity")
+    message = reader.mapping(data.get("message"), "names", "message")
+    return NameRule(
+        severity=severity,
+        min_score=reader.number(
+            data.get("min_score"), default.min_score, 0.0, 1.0, "names", "min_score"
+        ),
+        title=reader.text(data.get("title"), "names", "title", required=False) or default.title,
+        message_zh=reader.text(message.get("zh"), "names", "message", "zh", required=False)
+        or default.message_zh,
+        message_en=reader.text(message.get("en"), "names", "message", "en", required=False)
+        or default.message_en,
     )

@@ -1,29 +1,22 @@
-"""Screener: one message in, one Verdict out (normalise, match, names, merge, threshold, act)."""
+"""Screener: one message in, one Verdict out (normalise, match, names, merge, threshold)."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from bot.domain import Action, Category, Finding, Severity, Verdict
+from bot.domain import Category, Finding, Verdict
 from bot.engine.matcher import Deadline, Evaluated, Lexicon
-from bot.engine.normalize import NormalizedText
-from bot.engine.redaction import redact
+from bot.engine.names import NameFinder
 from bot.engine.rulebook import Policy, Rulebook, load_rulebook
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 200_000  # DingTalk caps text at ~20 KB; anything larger is screened in part
-NAME_RULE_ID = "client-name"
-NAME_TITLE = "Client name next to personal data"
-# Findings of these rules make a nearby name personal data (an identifier, account or contact).
-_NAME_KEEP = (1, 0)
 
 
 class NameSpanLike(Protocol):
@@ -78,7 +71,7 @@ class Screener:
     @classmethod
     def from_directory(cls, rules_dir: Path, *, ner: bool = True) -> Screener:
         """Load rules from ``rules_dir`` (raises RulebookError) and, if asked, the name finder."""
-        return cls(load_rulebook(rules_dir), load_name_finder() if ner else None)
+        return cls(load_rulebook(rules_dir), NameFinder.load() if ner else None)
 
     @property
     def ner_status(self) -> str:
@@ -109,80 +102,52 @@ class Screener:
         if self.names is not None and passed and any(f.category is Category.PII for f in passed):
             # A name alone is not personal data; a name in the same message as an identifier,
             # account or contact detail is, so only then is it looked for and masked.
-            names = tuple(self._find_names(text, errors))
+            names = tuple(self._find_names(self.names, text, errors))
             passed.extend(self._name_findings(names, passed))
         findings = tuple(_merge(passed))
-        verdict = self._verdict(text, norm, findings, tuple(below), tuple(errors))
+        verdict = Verdict(
+            findings=findings,
+            categories=tuple(c for c in Category if any(f.category is c for f in findings)),
+            severity=max((f.severity for f in findings), default=None),
+            rules_version=self.rules_version,
+            below_threshold=tuple(below),
+            errors=tuple(errors),
+        )
         return Explanation(norm.text, verdict, tuple(evaluated), names, tuple(errors))
 
-    def _find_names(self, text: str, errors: list[str]) -> list[NameSpanLike]:
-        assert self.names is not None  # noqa: S101
+    @staticmethod
+    def _find_names(names: NameFinderLike, text: str, errors: list[str]) -> list[NameSpanLike]:
         try:
-            return list(self.names.find(text))
-        except Exception as error:
+            return list(names.find(text))
+        except Exception as error:  # noqa: BLE001  (reported in the verdict; rules still count)
             errors.append(f"name detection failed: {type(error).__name__}")
-            log.warning("name detection failed", exc_info=True)
             return []
 
     def _name_findings(
         self, names: Sequence[NameSpanLike], passed: list[Finding]
     ) -> list[Finding]:
+        rule = self.policy.names
         out = []
         for name in names:
-            if name.score < self.policy.name_score:
+            if name.score < rule.min_score:
                 continue
             if any(f.start < name.end and name.start < f.end for f in passed):
                 continue  # the span is already an identifier finding
             out.append(
                 Finding(
-                    rule_id=NAME_RULE_ID,
+                    rule_id=rule.id,
                     category=Category.PII,
-                    severity=self.policy.name_severity,
+                    severity=rule.severity,
                     start=name.start,
                     end=name.end,
                     score=round(name.score, 3),
                     why=f"NER: {name.why}; next to personal data",
-                    title=NAME_TITLE,
+                    title=rule.title,
                     redact=True,
+                    keep=rule.keep,
                 )
             )
         return out
-
-    def _verdict(
-        self,
-        text: str,
-        norm: NormalizedText,
-        findings: tuple[Finding, ...],
-        below: tuple[Finding, ...],
-        errors: tuple[str, ...],
-    ) -> Verdict:
-        del norm, errors
-        categories = tuple(c for c in Category if any(f.category is c for f in findings))
-        severity = max((f.severity for f in findings), default=None)
-        actions: dict[Action, None] = {Action.LOG: None}
-        for finding in findings:
-            for action in self.policy.actions_for(finding.category, finding.severity):
-                actions[action] = None
-        masks = []
-        for finding in findings:
-            if not finding.redact:
-                continue
-            rule = self._rules.get(finding.rule_id)
-            keep = (
-                (rule.redact.keep_start, rule.redact.keep_end)
-                if rule and rule.redact
-                else _NAME_KEEP
-            )
-            masks.append((finding.start, finding.end, *keep))
-        return Verdict(
-            findings=findings,
-            categories=categories,
-            severity=severity,
-            actions=tuple(a for a in Action if a in actions),
-            redacted=redact(text, masks),
-            rules_version=self.rules_version,
-            below_threshold=below,
-        )
 
 
 def _to_finding(evaluated: Evaluated) -> Finding:
@@ -197,6 +162,7 @@ def _to_finding(evaluated: Evaluated) -> Finding:
         why=evaluated.why,
         title=rule.title,
         redact=rule.redact is not None,
+        keep=(rule.redact.keep_start, rule.redact.keep_end) if rule.redact else (0, 0),
     )
 
 
@@ -236,15 +202,4 @@ def _merge(findings: list[Finding]) -> list[Finding]:
     return sorted(out, key=lambda f: (f.start, f.end, f.rule_id))
 
 
-def load_name_finder() -> NameFinderLike | None:
-    """The name finder, or None (with a warning) when its module or model is missing."""
-    try:
-        from bot.engine.names import NameFinder  # noqa: PLC0415  (heavy: spaCy)
-    except ImportError as error:
-        log.warning("name detection unavailable: %s", error)
-        return None
-    finder: NameFinderLike = NameFinder.load()
-    return finder
-
-
-__all__ = ["Explanation", "Screener", "Severity"]
+__all__ = ["Explanation", "Screener"]

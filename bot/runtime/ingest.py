@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain import Message
-from bot.infra.ops import Metrics
-
-log = logging.getLogger(__name__)
+from bot.infra.supervisor import Supervisor
 
 MAX_BATCH = 1_000
 MAX_TEXT = 200_000
@@ -121,13 +118,13 @@ class Ingest:
         token: str | None,
         accept: Callable[[Message], Awaitable[str]],
         refuse: Callable[[], str | None],
-        metrics: Metrics,
+        supervisor: Supervisor,
     ) -> None:
         """``refuse`` returns a reason to turn a batch away (queue full, shutting down)."""
         self._token = token.encode() if token else None
         self.accept = accept
         self.refuse = refuse
-        self.metrics = metrics
+        self.supervisor = supervisor
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the endpoint."""
@@ -168,11 +165,7 @@ class Ingest:
             try:
                 await self.accept(message)
             except Exception as error:  # noqa: BLE001  (answered with 500 and counted)
-                self.metrics.errors.inc(stage="ingest")
-                log.error(
-                    "ingest could not queue a message",
-                    extra={"error": type(error).__name__, "stage": "ingest"},
-                )
+                self.supervisor.report("ingest", error, message_id=message.id)
                 # Records up to here are queued; the client resends the rest (dedupe absorbs
                 # any overlap).
                 return web.json_response(

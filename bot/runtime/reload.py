@@ -13,95 +13,24 @@ import asyncio
 import contextlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from redis.asyncio import Redis
 
 from bot.engine.rulebook import RulebookError, load_rulebook
-from bot.engine.screener import NAME_RULE_ID, NAME_TITLE, Screener
-from bot.infra.state import REDIS_DOWN
-from bot.runtime.notify import RuleNote, render_rules_rejected
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
-    from bot.infra.ops import Health, Metrics
+from bot.engine.screener import Screener
+from bot.infra.health import Health
+from bot.infra.metrics import Metrics
+from bot.infra.redis_link import REDIS_DOWN
+from bot.infra.supervisor import Supervisor
+from bot.runtime.notices import render_rules_rejected
+from bot.runtime.rulesets import RuleSet, fingerprint, read_bundle, write_bundle
 
 log = logging.getLogger(__name__)
-BUNDLE_SUFFIXES = (".yaml", ".yml")
 BUNDLE_TTL = 30 * 24 * 3600
-
-
-@dataclass(frozen=True, slots=True)
-class RuleSet:
-    """A loaded, validated rule set and what chat messages may say about each rule."""
-
-    screener: Screener
-    notes: dict[str, RuleNote]
-
-    @property
-    def version(self) -> str:
-        """The rule set's content hash."""
-        return self.screener.rules_version
-
-    @classmethod
-    def build(cls, screener: Screener) -> RuleSet:
-        """Index rule titles and bilingual messages by id."""
-        notes = {
-            rule.id: RuleNote(
-                rule.id, rule.title, rule.category, rule.severity, rule.message_zh, rule.message_en
-            )
-            for rule in screener.rulebook.rules
-        }
-        return cls(screener, notes)
-
-    def note(self, rule_id: str, fallback: RuleNote) -> RuleNote:
-        """The note for ``rule_id`` (names found by NER have no rule file)."""
-        if rule_id == NAME_RULE_ID:
-            return RuleNote(
-                NAME_RULE_ID,
-                NAME_TITLE,
-                fallback.category,
-                fallback.severity,
-                "請勿在群內把客戶姓名與其個人資料一併發送。",
-                "Do not post a client's name together with their personal data.",
-            )
-        return self.notes.get(rule_id, fallback)
-
-
-def read_bundle(directory: Path) -> dict[str, str]:
-    """The rule files of ``directory`` as {relative path: text}."""
-    return {
-        str(path.relative_to(directory)): path.read_text(encoding="utf-8")
-        for path in sorted(directory.rglob("*"))
-        if path.suffix in BUNDLE_SUFFIXES and path.is_file()
-    }
-
-
-def write_bundle(bundle: dict[str, str], directory: Path) -> None:
-    """Materialise a bundle (refusing paths that escape ``directory``)."""
-    if directory.exists():
-        shutil.rmtree(directory)
-    for relative, text in bundle.items():
-        target = (directory / relative).resolve()
-        if directory.resolve() not in target.parents:
-            raise ValueError(f"bundle path escapes the rules directory: {relative!r}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-
-
-def fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    """Cheap change detection: name, size and mtime of every rule file."""
-    out = []
-    for path in sorted(directory.rglob("*")):
-        if path.suffix in BUNDLE_SUFFIXES:
-            with contextlib.suppress(OSError):
-                stat = path.stat()
-                out.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return tuple(out)
 
 
 class RulesManager:
@@ -111,8 +40,7 @@ class RulesManager:
         self,
         rules_dir: Path,
         *,
-        metrics: Metrics,
-        health: Health,
+        supervisor: Supervisor,
         replica_id: str,
         work_dir: Path,
         ner: bool = False,
@@ -120,8 +48,9 @@ class RulesManager:
     ) -> None:
         """``work_dir`` holds bundles received from other replicas."""
         self.rules_dir = rules_dir
-        self.metrics = metrics
-        self.health = health
+        self.supervisor = supervisor
+        self.metrics: Metrics = supervisor.metrics
+        self.health: Health = supervisor.health
         self.replica_id = replica_id
         self.work_dir = work_dir
         self.ner = ner
@@ -132,7 +61,7 @@ class RulesManager:
         self._fingerprint: tuple[tuple[str, int, int], ...] = ()
         self._rejected_version: str | None = None
         self._lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._subscribed_before = False
 
     @property
@@ -173,14 +102,14 @@ class RulesManager:
                 return False
             self._rejected_version = None
             if screener.rules_version == self.current.version:
-                self.metrics.rules_reloads.inc(outcome="unchanged")
+                self.metrics.rules_reloads.labels(outcome="unchanged").inc()
                 return False
             self._swap(RuleSet.build(screener), origin=reason)
             await self._publish()
             return True
 
     async def _reject(self, problems: list[str], reason: str) -> None:
-        self.metrics.rules_reloads.inc(outcome="rejected")
+        self.metrics.rules_reloads.labels(outcome="rejected").inc()
         key = "\n".join(problems)
         log.error(
             "rule set rejected; keeping the last good one",
@@ -199,7 +128,7 @@ class RulesManager:
         self.metrics.set_rules_version(ruleset.version)
         self.health.rules_version = ruleset.version
         if previous:
-            self.metrics.rules_reloads.inc(outcome="applied")
+            self.metrics.rules_reloads.labels(outcome="applied").inc()
         log.info(
             "rule set running",
             extra={"version": ruleset.version, "reason": origin, "replica": self.replica_id},
@@ -216,25 +145,20 @@ class RulesManager:
                 current = await asyncio.to_thread(fingerprint, self.rules_dir)
                 if current != self._fingerprint:
                     await self.reload("file change")
-            except Exception:
-                log.exception("rule watcher step failed", extra={"stage": "rules"})
+            except Exception as error:  # noqa: BLE001  (funnelled; watching goes on)
+                self.supervisor.report("rules-watch", error)
 
     def request_reload(self, reason: str) -> None:
         """Schedule a reload from a signal handler."""
         self._spawn(self.reload(reason))
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
+    def _spawn(self, step: Awaitable[Any]) -> None:
         async def run() -> None:
-            try:
-                await coro
-            except REDIS_DOWN:
-                log.warning("redis unavailable for a rules step", extra={"stage": "rules"})
-            except Exception:
-                log.exception("rules step failed", extra={"stage": "rules"})
+            await step
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        task = self.supervisor.spawn(run(), "rules")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- replicas ---------------------------------------------------------------------------
     def attach(self, redis: Redis, prefix: str) -> None:
@@ -339,10 +263,8 @@ class RulesManager:
                         await self.adopt(str(data["version"]))
             except asyncio.CancelledError:
                 raise
-            except REDIS_DOWN:
-                await asyncio.sleep(1.0)
-            except Exception:
-                log.exception("rules subscription failed", extra={"stage": "rules"})
+            except Exception as error:  # noqa: BLE001  (funnelled; subscribe again)
+                self.supervisor.report("rules-subscribe", error)
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):

@@ -12,18 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.engine.resources import PROJECT_ROOT
+from bot.infra.errors import ConfigError
 
 DEFAULT_ENDPOINT = "https://api.dingtalk.com"
+__all__ = ["ConfigError", "Settings", "describe", "load_settings", "validate"]
 REPO = PROJECT_ROOT
-
-
-class ConfigError(Exception):
-    """A setting is missing or wrong; ``setting`` names it so start-up can say which."""
-
-    def __init__(self, setting: str, problem: str) -> None:
-        """Keep the name apart so callers and tests can check it."""
-        self.setting = setting
-        super().__init__(problem if problem.startswith(setting) else f"{setting}: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
