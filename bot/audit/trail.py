@@ -120,21 +120,18 @@ class MemoryAuditTrail:
         self.actions.append((message.id, action, case_id, outcome, detail))
 
 
-class DiscardAuditTrail:
+class _DiscardSink:
+    """A sink that keeps nothing."""
+
+    async def record(self, entries: Sequence[Entry]) -> Sequence[int | str]:
+        """Drop ``entries``."""
+        del entries
+        return []
+
+
+class DiscardAuditTrail(SinkAuditTrail):
     """No archive (``audit.sink = none``): records are dropped, which start-up logs loudly."""
 
-    async def record_message(
-        self,
-        message: Message,
-        verdict: Verdict,
-        decision: Decision,
-        *,
-        case_id: str,
-        latency_ms: float,
-    ) -> None:
-        """Discard."""
-
-    async def record_action(
-        self, message: Message, action: Action, *, case_id: str, outcome: str, detail: str
-    ) -> None:
-        """Discard."""
+    def __init__(self) -> None:
+        """A trail over a sink that keeps nothing."""
+        super().__init__(_DiscardSink())

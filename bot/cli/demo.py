@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.audit import MemoryAuditTrail
+from bot.engine.resources import default_rules_dir
 from bot.runtime.lifecycle import Bot
-from bot.runtime.settings import REPO, Settings
+from bot.runtime.pipeline import Pipeline
+from bot.runtime.settings import Settings
 from bot.simulator import SimulatorThread
 
 DESK = "cidHKDeskEquities=="
@@ -87,14 +89,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(pause=args.pause, out=sys.stdout))
 
 
-def demo_settings(sim: Any, data_dir: Path) -> Settings:
+def demo_settings(sim: SimulatorThread, data_dir: Path) -> Settings:
     """Settings for a bot talking to the simulator with embedded state."""
     return Settings(
         client_id=sim.client_id,
         client_secret=sim.client_secret,
         openapi_endpoint=sim.base_url,
         compliance_conversation_id=COMPLIANCE,
-        rules_dir=REPO / "rules",
+        rules_dir=default_rules_dir(),
         data_dir=data_dir,
         replica_id="demo",
         http_port=0,
@@ -145,7 +147,7 @@ async def run_demo(*, pause: float, out: TextIO) -> int:
     return 0
 
 
-async def _play(sim: Any, bot: Bot, printer: _Printer, pause: float) -> None:
+async def _play(sim: SimulatorThread, bot: Bot, printer: _Printer, pause: float) -> None:
     assert bot.pipeline is not None  # noqa: S101
     pipeline = bot.pipeline
     ids: list[str] = []
@@ -160,7 +162,7 @@ async def _play(sim: Any, bot: Bot, printer: _Printer, pause: float) -> None:
             for item in BURST:
                 ids.append(await _push(sim, item))
                 printer.line(f"  {item.sender}: {item.text}")
-            await _wait(lambda expected=expected: pipeline.finished >= expected, 15)
+            await _wait_finished(pipeline, expected, 15)
             seen_replies, seen_escalations = _report(
                 sim, printer, burst_started, seen_replies, seen_escalations
             )
@@ -169,17 +171,7 @@ async def _play(sim: Any, bot: Bot, printer: _Printer, pause: float) -> None:
         expected = pipeline.finished + 1
         pushed_at = time.time()
         if line.redeliver_of is not None:
-            original = SCRIPT[line.redeliver_of]
-            await asyncio.to_thread(
-                sim.push_group_message,
-                DESK,
-                original.text,
-                sender_nick=original.sender,
-                sender_staff_id=original.staff_id,
-                conversation_title=DESK_TITLE,
-                msg_id=ids[line.redeliver_of],
-            )
-            ids.append(ids[line.redeliver_of])
+            ids.append(await _push(sim, SCRIPT[line.redeliver_of], ids[line.redeliver_of]))
             printer.line(f"[{pushed_at - printer.started:5.1f}s] ({line.note})")
         else:
             ids.append(await _push(sim, line))
@@ -187,7 +179,7 @@ async def _play(sim: Any, bot: Bot, printer: _Printer, pause: float) -> None:
             printer.line(
                 f"[{pushed_at - printer.started:5.1f}s] {line.sender}: {line.text}{label}"
             )
-        await _wait(lambda expected=expected: pipeline.finished >= expected, 10)
+        await _wait_finished(pipeline, expected, 10)
         before = seen_replies
         seen_replies, seen_escalations = _report(
             sim, printer, pushed_at, seen_replies, seen_escalations
@@ -196,7 +188,8 @@ async def _play(sim: Any, bot: Bot, printer: _Printer, pause: float) -> None:
             last_warning = time.time()
 
 
-async def _push(sim: Any, line: Line) -> str:
+async def _push(sim: SimulatorThread, line: Line, msg_id: str | None = None) -> str:
+    """Push ``line`` to the desk group (``msg_id``: DingTalk delivers an earlier one again)."""
     message_id: str = await asyncio.to_thread(
         sim.push_group_message,
         DESK,
@@ -204,18 +197,20 @@ async def _push(sim: Any, line: Line) -> str:
         sender_nick=line.sender,
         sender_staff_id=line.staff_id,
         conversation_title=DESK_TITLE,
+        msg_id=msg_id,
     )
     return message_id
 
 
-async def _wait(predicate: Any, limit: float) -> None:
+async def _wait_finished(pipeline: Pipeline, count: int, limit: float) -> None:
+    """Until the pipeline has released ``count`` queue items, or ``limit`` seconds pass."""
     deadline = time.monotonic() + limit
-    while not predicate() and time.monotonic() < deadline:  # noqa: ASYNC110  (a counter)
+    while pipeline.finished < count and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
 
 
 def _report(
-    sim: Any, printer: _Printer, since: float, seen_replies: int, seen_escalations: int
+    sim: SimulatorThread, printer: _Printer, since: float, seen_replies: int, seen_escalations: int
 ) -> tuple[int, int]:
     replies = sim.session_replies(DESK)
     escalations = sim.group_messages(COMPLIANCE)
@@ -234,7 +229,7 @@ def _report(
     return len(replies), len(escalations)
 
 
-def _summary(sim: Any, bot: Bot, printer: _Printer) -> None:
+def _summary(sim: SimulatorThread, bot: Bot, printer: _Printer) -> None:
     assert bot.pipeline is not None  # noqa: S101
     metrics = bot.metrics
     printer.line("")

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from bot.domain import Decision, Verdict
+from bot.domain import Decision, Finding, Verdict
 from bot.engine.screener import Explanation
 
 
@@ -42,20 +42,14 @@ def render_explanation(
     ]
     if verdict.findings:
         lines.append("findings:")
-        for f in verdict.findings:
-            lines.append(
-                f"  + {f.rule_id} [{f.start}:{f.end}] {text[f.start : f.end]!r} "
-                f"{f.category.value}/{f.severity.label} score {f.score}\n      why: {f.why}"
-            )
+        lines += [
+            _hit("+", text, f, f"{f.category.value}/{f.severity.label} ") for f in verdict.findings
+        ]
     else:
         lines.append("findings:   none")
     if verdict.below_threshold:
         lines.append("not counted (dropped or below min_score):")
-        for f in verdict.below_threshold:
-            lines.append(
-                f"  - {f.rule_id} [{f.start}:{f.end}] {text[f.start : f.end]!r} "
-                f"score {f.score}\n      why: {f.why}"
-            )
+        lines += [_hit("-", text, f) for f in verdict.below_threshold]
     if explanation.names:
         lines.append(
             "names seen: "
@@ -68,6 +62,14 @@ def render_explanation(
     lines.append(f"actions:    {', '.join(a.value for a in decision.actions)}")
     lines.append(f"redacted:   {decision.masked}")
     return "\n".join(lines)
+
+
+def _hit(sign: str, text: str, finding: Finding, kind: str = "") -> str:
+    f = finding
+    return (
+        f"  {sign} {f.rule_id} [{f.start}:{f.end}] {text[f.start : f.end]!r} "
+        f"{kind}score {f.score}\n      why: {f.why}"
+    )
 
 
 class Summary:

@@ -408,6 +408,28 @@ async def test_metrics_and_health_endpoints_report_the_pipeline(
     assert health["rules_version"]
 
 
+async def test_a_dead_consumer_fails_readiness_and_is_counted_once(
+    sim: SimulatorThread, tmp_path: Path
+) -> None:
+    async with running_bot(bot_settings(sim, tmp_path)) as bot:
+        assert bot.pipeline is not None
+
+        def broken(item: object) -> None:  # a bug in the consumer loop itself
+            raise RuntimeError("consumer bug")
+
+        bot.pipeline._start = broken  # type: ignore[method-assign]
+        await apush(sim, CLEAN)
+        assert await eventually(lambda: bot.health.fatal != "")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{bot.http_port}/readyz") as response:
+                assert response.status == 503
+                body = await response.json()
+            async with http.get(f"http://127.0.0.1:{bot.http_port}/healthz") as response:
+                assert response.status == 503
+        assert "essential task died (consumer: RuntimeError)" in body["problems"]
+        assert bot.metrics.sample("bot_errors_total", stage="consumer") == 1
+
+
 async def test_graceful_shutdown_drains_in_flight_work(
     sim: SimulatorThread, tmp_path: Path
 ) -> None:

@@ -187,3 +187,24 @@ def test_case_ids_are_stable_for_a_message(tmp_path: Path) -> None:
     assert first == case_id_for(message(1, "y"), 1_700_000_000)
     assert first != case_id_for(message(2, "x"), 1_700_000_000)
     assert first.startswith("C20231115-")
+
+
+class FailingNames:
+    """A name finder that breaks (a model bug): rules must still count, the problem reported."""
+
+    status = "broken on purpose"
+
+    def find(self, text: str) -> list[object]:
+        raise RuntimeError(f"cannot read {text}")
+
+
+async def test_a_screening_problem_is_reported_and_the_message_still_handled(rig: Rig) -> None:
+    real = rig.rules.current
+    screener = Screener(real.screener.rulebook, FailingNames(), real.screener.lexicon)  # type: ignore[arg-type]
+    rig.rules._current = RuleSet.build(screener)
+    await rig.run(message(1, HKID_TEXT))
+    assert rig.metrics.sample("bot_errors_total", stage="screening") == 1
+    (recorded,) = rig.archive.messages
+    assert recorded[1].errors == ("name detection failed: RuntimeError",)
+    assert len(rig.notifier.warnings) == 1  # the HKID rule still counted
+
