@@ -46,7 +46,6 @@ from bot.infra.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-SDK_VERSION = "0.24.3"
 ROBOT_TOPIC: str = ChatbotMessage.TOPIC  # /v1.0/im/bot/messages/get
 Accept = Callable[[Message], Awaitable[None]]
 
@@ -154,11 +153,13 @@ class StreamClient(dingtalk_stream.DingTalkStreamClient):  # type: ignore[misc]
                 self.supervisor.report("stream", error)
             finally:
                 self._disconnected()
-            if self._stopped():
+            if self._stop_requested():
                 break
             await asyncio.sleep(self._delay(failures))
 
-    def _stopped(self) -> bool:
+    def _stop_requested(self) -> bool:
+        # A call, not the attribute: stop() sets it while this loop awaits, which a type
+        # checker narrowing ``self.stopping`` inside ``while not self.stopping`` cannot see.
         return self.stopping
 
     def _delay(self, failures: int) -> float:

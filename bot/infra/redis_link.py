@@ -73,14 +73,12 @@ class RedisLink:
         self.up = True
         self.on_recover: list[Callable[[], Awaitable[None]]] = []
         self._monitor: asyncio.Task[None] | None = None
-        self.outages = 0
 
     def failed(self, error: BaseException) -> None:
         """Note an outage (idempotent) and start probing for recovery."""
         if not self.up:
             return
         self.up = False
-        self.outages += 1
         self.metrics.degraded.set(1)
         self.health.redis_up = False
         self.supervisor.report("redis", error)

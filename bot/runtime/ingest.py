@@ -23,7 +23,6 @@ from bot.infra.supervisor import Supervisor
 MAX_BATCH = 1_000
 MAX_TEXT = 200_000
 MAX_ID = 256
-MAX_BODY = 16 * 1024 * 1024
 OPTIONAL_FIELDS = (
     "conversation_id",
     "conversation_title",
