@@ -9,6 +9,9 @@ import pytest
 from bot.engine.rulebook import Rulebook, load_rulebook
 from bot.engine.screener import Screener
 
+# The simulator, Redis and bot fixtures (sim, redis_prefix, private_redis) for every room.
+pytest_plugins = ("tests.support.bot",)
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_RULES = Path(__file__).resolve().parent / "fixtures" / "rules"
 SHIPPED_RULES = REPO / "rules"

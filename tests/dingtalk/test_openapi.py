@@ -1,7 +1,5 @@
 """The DingTalk HTTP client against the simulator: token cache, retries, flow control, webhooks."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests.bot_support are parameters here)
-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -15,7 +13,7 @@ from bot.infra.backoff import Backoff
 from bot.infra.metrics import Metrics
 from bot.runtime.settings import ConfigError
 from bot.simulator import SimulatorThread, frame_data
-from tests.support.bot import DESK, sim  # noqa: F401
+from tests.support.bot import DESK
 
 
 @pytest.fixture

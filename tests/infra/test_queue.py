@@ -1,7 +1,5 @@
 """The durable queue: SQLite (embedded, spill), Redis Streams, and the failover between them."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests.bot_support are parameters here)
-
 from __future__ import annotations
 
 import asyncio
@@ -19,7 +17,7 @@ from bot.infra.queue.failover import FailoverQueue
 from bot.infra.queue.redis_stream import RedisQueue
 from bot.infra.queue.sqlite import SqliteQueue
 from bot.infra.redis_link import RedisLink, connect_redis
-from tests.support.bot import REDIS_URL, free_port, redis_prefix  # noqa: F401
+from tests.support.bot import REDIS_URL, free_port
 from tests.support.fakes import new_supervisor
 
 

@@ -1,7 +1,5 @@
 """Dedupe and strikes: in-process, in the real Redis, and the failover between them."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests.bot_support are parameters here)
-
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +10,7 @@ from redis.asyncio import Redis
 
 from bot.infra.redis_link import RedisLink, connect_redis
 from bot.infra.state import Claim, FailoverState, MemoryState, RedisState
-from tests.support.bot import REDIS_URL, eventually, free_port, redis_prefix  # noqa: F401
+from tests.support.bot import REDIS_URL, eventually, free_port
 from tests.support.fakes import new_supervisor
 
 

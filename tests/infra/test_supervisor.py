@@ -10,7 +10,7 @@ import pytest
 from bot.infra.logs import JsonFormatter
 from tests.support.fakes import new_supervisor
 
-SECRET_TEXT = "客戶身份證 A123456(3)"
+PERSONAL_TEXT = "客戶身份證 A123456(3)"
 
 
 async def test_a_reported_error_is_counted_by_stage_and_logged_without_its_text(
@@ -18,8 +18,8 @@ async def test_a_reported_error_is_counted_by_stage_and_logged_without_its_text(
 ) -> None:
     supervisor = new_supervisor()
     caplog.set_level(logging.INFO)
-    supervisor.report("screen", ValueError(SECRET_TEXT), message_id="m1")
-    supervisor.report("screen", ValueError(SECRET_TEXT), message_id="m2")
+    supervisor.report("screen", ValueError(PERSONAL_TEXT), message_id="m1")
+    supervisor.report("screen", ValueError(PERSONAL_TEXT), message_id="m2")
     assert supervisor.metrics.sample("bot_errors_total", stage="screen") == 2
     lines = [JsonFormatter().format(r) for r in caplog.records]
     assert len(lines) == 2  # once per failure, not once per layer it crossed

@@ -1,7 +1,5 @@
 """End to end: the real dingtalk-stream SDK against the local simulator, the real screener."""
 
-# ruff: noqa: F811  (pytest fixtures imported from tests.bot_support are parameters here)
-
 from __future__ import annotations
 
 import asyncio
@@ -25,23 +23,19 @@ from bot.infra.queue.redis_stream import RedisQueue
 from bot.runtime.reload import replica_versions
 from bot.runtime.settings import REPO
 from bot.simulator import SimulatorThread, frame_data
-from tests.support.bot import (  # noqa: F401  (fixtures)
+from tests.support.bot import (
     ADVICE,
     CLEAN,
     COMPLIANCE,
     DESK,
-    HKID,
     REDIS_URL,
     RISKY,
     RedisServer,
     apush,
     bot_settings,
     eventually,
-    private_redis,
     redis_client,
-    redis_prefix,
     running_bot,
-    sim,
 )
 
 
