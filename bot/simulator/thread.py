@@ -11,13 +11,39 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
+from bot.simulator.faults import Faults
 from bot.simulator.frames import frame_data
-from bot.simulator.server import Faults, Recorded, Simulator
+from bot.simulator.server import Simulator
+from bot.simulator.state import Recorded
 
 T = TypeVar("T")
+
+
+class _Switch:
+    """A delivery switch of the :class:`Simulator`: read at once, set on the simulator's loop."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type[SimulatorThread], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, thread: None, owner: type[SimulatorThread]) -> _Switch: ...
+    @overload
+    def __get__(self, thread: SimulatorThread, owner: type[SimulatorThread]) -> bool: ...
+    def __get__(
+        self, thread: SimulatorThread | None, owner: type[SimulatorThread]
+    ) -> bool | _Switch:
+        if thread is None:  # looked up on the class (help(), docs)
+            return self
+        return bool(getattr(thread.simulator, self.name))
+
+    def __set__(self, thread: SimulatorThread, value: bool) -> None:
+        thread.call(_call(lambda: setattr(thread.simulator, self.name, value)))
 
 
 class SimulatorThread:
@@ -30,6 +56,12 @@ class SimulatorThread:
     def __init__(self, **options: Any) -> None:
         """Options go to :class:`Simulator` (client_id, client_secret, queue_when_offline...)."""
         self.simulator = Simulator(**options)
+        # Identity: the app's key and secret, the robotCode OpenAPI calls must carry (the
+        # client id unless given), and once started the value for DINGTALK_OPENAPI_ENDPOINT.
+        self.client_id = self.simulator.client_id
+        self.client_secret = self.simulator.client_secret
+        self.robot_code = self.simulator.robot_code
+        self.base_url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="dingtalk-simulator", daemon=True)
 
@@ -47,18 +79,13 @@ class SimulatorThread:
         """Start the server thread and wait until it listens."""
         self._thread.start()
         try:
-            self.call(self.simulator.start())
+            self.base_url = self.call(self.simulator.start())
         except BaseException:
             self._halt()
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         """Stop the server and the thread."""
         try:
             self.call(self.simulator.stop())
@@ -76,27 +103,6 @@ class SimulatorThread:
     def _on_loop(self, function: Callable[[], T]) -> T:
         """Run a plain function on the simulator's loop (where its state lives)."""
         return self.call(_call(function))
-
-    # -- identity ----------------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        """The value for DINGTALK_OPENAPI_ENDPOINT (``http://127.0.0.1:PORT``)."""
-        return self.simulator.base_url
-
-    @property
-    def client_id(self) -> str:
-        """The simulated app's key (AppKey / clientId)."""
-        return self.simulator.client_id
-
-    @property
-    def client_secret(self) -> str:
-        """The simulated app's secret (a throwaway one unless given)."""
-        return self.simulator.client_secret
-
-    @property
-    def robot_code(self) -> str:
-        """The robotCode OpenAPI calls must carry (the client id unless given)."""
-        return self.simulator.robot_code
 
     # -- pushing -----------------------------------------------------------------------------
     def push_group_message(self, conversation_id: str, text: str, **options: Any) -> str:
@@ -181,23 +187,12 @@ class SimulatorThread:
         """Every sessionWebhook handed out so far answers errcode 300001."""
         self._on_loop(self.simulator.expire_sessions)
 
-    @property
-    def queue_when_offline(self) -> bool:
-        """True: frames pushed with no socket wait for one. False: dropped, as DingTalk does."""
-        return self.simulator.queue_when_offline
-
-    @queue_when_offline.setter
-    def queue_when_offline(self, value: bool) -> None:
-        self._on_loop(lambda: setattr(self.simulator, "queue_when_offline", value))
-
-    @property
-    def redeliver_unacked(self) -> bool:
-        """True: frames whose socket closed before their ACK are delivered again."""
-        return self.simulator.redeliver_unacked
-
-    @redeliver_unacked.setter
-    def redeliver_unacked(self, value: bool) -> None:
-        self._on_loop(lambda: setattr(self.simulator, "redeliver_unacked", value))
+    queue_when_offline = _Switch(
+        "True: frames pushed with no socket wait for one. False: dropped, as DingTalk does."
+    )
+    redeliver_unacked = _Switch(
+        "True: frames whose socket closed before their ACK are delivered again."
+    )
 
     # -- reading what happened ---------------------------------------------------------------
     def _read(self, getter: Callable[[], list[T]]) -> list[T]:
@@ -222,17 +217,11 @@ class SimulatorThread:
 
     def group_messages(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         """Messages sent with groupMessages/send (msgParam decoded into ``param``)."""
-        sent = self._read(lambda: self.simulator.state.group_messages)
-        return [
-            m for m in sent if conversation_id is None or m["conversation_id"] == conversation_id
-        ]
+        return _in(conversation_id, self._read(lambda: self.simulator.state.group_messages))
 
     def session_replies(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         """Bodies posted to session webhooks, with the ``conversation_id`` they went to."""
-        sent = self._read(lambda: self.simulator.state.session_replies)
-        return [
-            m for m in sent if conversation_id is None or m["conversation_id"] == conversation_id
-        ]
+        return _in(conversation_id, self._read(lambda: self.simulator.state.session_replies))
 
     def oto_messages(self) -> list[dict[str, Any]]:
         """Messages sent with oToMessages/batchSend."""
@@ -294,6 +283,11 @@ class SimulatorThread:
                 return True
             time.sleep(interval)
         return predicate()
+
+
+def _in(conversation_id: str | None, sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages of one conversation (all of them for None)."""
+    return [m for m in sent if conversation_id is None or m["conversation_id"] == conversation_id]
 
 
 async def _call(function: Callable[[], T]) -> T:
