@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import time
 import uuid
 from typing import Any
@@ -16,6 +18,14 @@ REVIEW_DECISIONS = ("resolved", "false_positive", "escalated", "notified", "note
 # Kept in the columns (message id, group) or encrypted on their own (sender id); a
 # sessionWebhook is a short-lived reply credential and is never archived.
 _NOT_IN_PAYLOAD = ("id", "conversation_id", "sender_id", "session_webhook")
+
+
+def operator_name() -> str:
+    """Who is running this (recorded with purges, exports and reviews); never raises."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return f"uid:{os.getuid()}"
 
 
 def message_entry(

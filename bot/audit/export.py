@@ -11,8 +11,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
+from bot.audit.entries import operator_name
 from bot.audit.records import Entry, Stored
-from bot.audit.store import Archive, Query, operator_name
+from bot.audit.store import Archive, Query
 
 # CSV columns: the fields an inspector reads first; everything else goes into "other" (JSON).
 CSV_COLUMNS = (
@@ -68,62 +71,25 @@ def _csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-class Progress:
-    """A progress line on stderr for long exports (rate and time left), at most 5 a second."""
-
-    def __init__(self, total: int, stream: TextIO, *, enabled: bool) -> None:
-        """``enabled`` false makes every call a no-op."""
-        self.total = total
-        self.stream = stream
-        self.enabled = enabled and total > 0
-        self.done = 0
-        self._started = time.monotonic()
-        self._shown = 0.0
-
-    def advance(self, count: int = 1) -> None:
-        """Count ``count`` more records; redraw if due."""
-        self.done += count
-        now = time.monotonic()
-        if self.enabled and now - self._shown >= 0.2:
-            self._shown = now
-            self._draw(now)
-
-    def finish(self) -> None:
-        """Draw the final state and end the line."""
-        if self.enabled:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def _draw(self, now: float) -> None:
-        elapsed = max(now - self._started, 1e-9)
-        share = min(self.done / self.total, 1.0)
-        rate = self.done / elapsed
-        left = (self.total - self.done) / rate if rate else 0.0
-        bar = "#" * int(share * 30)
-        self.stream.write(
-            f"\r[{bar:<30}] {share:4.0%} {self.done:,}/{self.total:,} "
-            f"{rate:,.0f} rec/s, {left:,.0f} s left "
-        )
-        self.stream.flush()
-
-
 def write_records(
     archive: Archive,
     records: Iterable[Stored],
     out: TextIO,
     fmt: str,
-    progress: Progress,
+    progress: tqdm[Any],
     keep: Callable[[Stored, dict[str, Any]], bool] | None = None,
 ) -> int:
-    """Decrypt and write ``records`` as ``fmt`` ("jsonl" or "csv"); the number written."""
+    """Decrypt and write ``records`` as ``fmt`` ("jsonl" or "csv"); the number written.
+
+    ``progress`` counts every record decrypted (kept or not) and is closed at the end.
+    """
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None:
         writer.writerow([*CSV_COLUMNS, "other"])
     written = 0
     for stored in records:
         payload = archive.decrypt(stored)
-        progress.advance()
+        progress.update()
         if keep is not None and not keep(stored, payload):
             continue
         record = flatten(stored, payload)
@@ -138,7 +104,7 @@ def write_records(
         else:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         written += 1
-    progress.finish()
+    progress.close()
     return written
 
 
@@ -157,7 +123,8 @@ def export(
     """
     total = archive.count(query)
     enabled = (sys.stderr.isatty() and total > 10_000) if show_progress is None else show_progress
-    progress = Progress(total, sys.stderr, enabled=enabled)
+    # A rate and time left on stderr; never on an empty export, never on stdout (the data).
+    progress = tqdm(total=total, file=sys.stderr, disable=not (enabled and total > 0), unit="rec")
     return write_records(archive, archive.select(query), out, fmt, progress, keep)
 
 

@@ -125,11 +125,6 @@ def generate(key_id: str = "k1") -> KeyRing:
     )
 
 
-def rotate(ring: KeyRing, new_id: str) -> KeyRing:
-    """See :meth:`KeyRing.rotate`."""
-    return ring.rotate(new_id)
-
-
 def parse(material: str, source: str) -> KeyRing:
     """Read a key ring: the JSON key-file format, or one bare base64 key (id ``default``).
 

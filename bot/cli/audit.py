@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.audit import default_archive_path, open_archive, retention_years
-from bot.audit.entries import REVIEW_DECISIONS, review_entry
+from bot.audit.entries import REVIEW_DECISIONS, operator_name, review_entry
 from bot.audit.export import export, mentions, record_access
-from bot.audit.keys import (
-    load_from_environment,
-)
+from bot.audit.keys import load_from_environment
 from bot.audit.records import sender_reference
 from bot.audit.store import (
     Archive,
@@ -26,7 +24,6 @@ from bot.audit.store import (
     Checkpoint,
     Query,
     Verification,
-    operator_name,
     retention_cutoff,
 )
 from bot.cli import audit_keys
