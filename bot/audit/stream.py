@@ -24,6 +24,9 @@ STREAM = "compliance:audit"
 GROUP = "archivers"
 REJECTED_SUFFIX = ":rejected"  # malformed entries are moved here, never silently dropped
 
+_Good = tuple[str, Sealed]  # stream id, the record to chain
+_Rejected = tuple[str, Mapping[Any, Any], str]  # stream id, its fields, why
+
 
 def sealed_to_fields(sealed: Sealed) -> dict[str, str]:
     """Stream fields for a sealed record (already encrypted: Redis never sees plaintext)."""
@@ -151,6 +154,18 @@ class Archiver:
                 records stay pending and are retried.
         """
         await self.ensure_group()
+        entries = await self._claim(count, claim_idle_ms)
+        entries += await self._read_new(count, block_ms)
+        if not entries:
+            return 0
+        good, rejected = self._sort(entries)
+        if good:
+            await self.writer.record_sealed([sealed for _, sealed in good])
+        await self._acknowledge([stream_id for stream_id, _ in good], rejected)
+        return len(good)
+
+    async def _claim(self, count: int, claim_idle_ms: int) -> list[tuple[Any, Any]]:
+        """Entries a crashed archiver left pending for ``claim_idle_ms``: ours now."""
         claimed = await self._redis.xautoclaim(
             self.stream,
             self.group,
@@ -159,10 +174,14 @@ class Archiver:
             start_id="0-0",
             count=count,
         )
-        entries: list[tuple[Any, Any]] = [e for e in claimed[1] if e and e[1] is not None]
+        return [e for e in claimed[1] if e and e[1] is not None]  # deleted since: no fields
+
+    async def _read_new(self, count: int, block_ms: int) -> list[tuple[Any, Any]]:
+        """Entries never delivered to this group before."""
         response: Any = await self._redis.xreadgroup(
             self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
         )
+        entries: list[tuple[Any, Any]] = []
         # RESP2 answers [[stream, entries]], RESP3 {stream: [entries]}.
         if isinstance(response, dict):
             for wrapped in response.values():
@@ -171,10 +190,16 @@ class Archiver:
         else:
             for _stream, batch in response or []:
                 entries.extend(batch)
-        if not entries:
-            return 0
-        good: list[tuple[str, Sealed]] = []
-        rejected: list[tuple[str, Mapping[Any, Any], str]] = []
+        return entries
+
+    def _sort(self, entries: list[tuple[Any, Any]]) -> tuple[list[_Good], list[_Rejected]]:
+        """Readable records to chain, and malformed entries to move aside.
+
+        A record the archive's key ring cannot decrypt is in neither: it stays pending (a
+        replica rotated its key before the archiver did) and is logged once.
+        """
+        good: list[_Good] = []
+        rejected: list[_Rejected] = []
         for raw_id, fields in entries:
             stream_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             try:
@@ -182,37 +207,44 @@ class Archiver:
             except ValueError as error:
                 rejected.append((stream_id, fields, str(error)))
                 continue
-            try:
-                unseal(sealed, self.archive.ring)
-            except ArchiveKeyError as error:
-                if stream_id not in self._reported:
-                    self._reported.add(stream_id)
-                    log.error(
-                        "audit record not archived yet: %s (left pending, retried later)",
-                        error,
-                        extra={"stream_id": stream_id},
-                    )
-                continue
-            good.append((stream_id, sealed))
-        if good:
-            await self.writer.record_sealed([sealed for _, sealed in good])
-        done = [stream_id for stream_id, _ in good] + [stream_id for stream_id, _, _ in rejected]
-        if done:
-            pipe = self._redis.pipeline(transaction=True)
-            for stream_id, fields, reason in rejected:
+            if self._readable(stream_id, sealed):
+                good.append((stream_id, sealed))
+        return good, rejected
+
+    def _readable(self, stream_id: str, sealed: Sealed) -> bool:
+        """Test-decrypt: the archive never accepts a record the firm cannot read."""
+        try:
+            unseal(sealed, self.archive.ring)
+        except ArchiveKeyError as error:
+            if stream_id not in self._reported:
+                self._reported.add(stream_id)
                 log.error(
-                    "malformed audit stream entry moved aside: %s",
-                    reason,
-                    extra={"stream_id": stream_id, "stream": self.rejected_stream},
+                    "audit record not archived yet: %s (left pending, retried later)",
+                    error,
+                    extra={"stream_id": stream_id},
                 )
-                pipe.xadd(
-                    self.rejected_stream,
-                    {**dict(fields), "rejected_id": stream_id, "reason": reason},
-                )
-            pipe.xack(self.stream, self.group, *done)
-            pipe.xdel(self.stream, *done)
-            await pipe.execute()
-        return len(good)
+            return False
+        return True
+
+    async def _acknowledge(self, committed: list[str], rejected: list[_Rejected]) -> None:
+        """Move rejected entries aside, then XACK and XDEL them and the committed, atomically."""
+        done = committed + [stream_id for stream_id, _, _ in rejected]
+        if not done:
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        for stream_id, fields, reason in rejected:
+            log.error(
+                "malformed audit stream entry moved aside: %s",
+                reason,
+                extra={"stream_id": stream_id, "stream": self.rejected_stream},
+            )
+            pipe.xadd(
+                self.rejected_stream,
+                {**dict(fields), "rejected_id": stream_id, "reason": reason},
+            )
+        pipe.xack(self.stream, self.group, *done)
+        pipe.xdel(self.stream, *done)
+        await pipe.execute()
 
     async def stop(self) -> None:
         """End the writer thread this archiver started (the archive itself stays open)."""
