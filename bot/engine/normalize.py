@@ -65,11 +65,6 @@ def fold_char(char: str) -> str:
     return "".join(table.get(c, c) for c in folded)
 
 
-def fold_text(text: str) -> str:
-    """Fold a whole string the way message text is folded (for lexicon entries)."""
-    return NormalizedText.build(text).text
-
-
 def is_word_char(char: str) -> bool:
     """Letters and digits that form Latin-script words (CJK has no word boundaries)."""
     return char.isalnum() and not is_cjk(char)
@@ -215,7 +210,7 @@ class AliasTable:
         position = 0
         for key_index, start, end in self._matcher.find_matches_as_indexes(text):
             alias = self._keys[key_index]
-            if not _bounded(text, start, end, alias):
+            if not literal_bounded(text, start, end, alias):
                 continue
             out.append(text[position:start])
             out_origin.extend(origin[position:start])
@@ -237,13 +232,8 @@ def fold_char_string(value: str) -> str:
     return " ".join("".join(fold_char(c) for c in value).split())
 
 
-def _bounded(text: str, start: int, end: int, literal: str) -> bool:
-    """Latin-script literals must sit on word boundaries; CJK ones match anywhere."""
+def literal_bounded(text: str, start: int, end: int, literal: str) -> bool:
+    """Latin-script ends of a literal must not be glued to other letters or digits (CJK may)."""
     if is_word_char(literal[0]) and start > 0 and is_word_char(text[start - 1]):
         return False
     return not (is_word_char(literal[-1]) and end < len(text) and is_word_char(text[end]))
-
-
-def word_bounded(text: str, start: int, end: int) -> bool:
-    """True when ``text[start:end]`` is not glued to Latin letters or digits on either side."""
-    return _bounded(text, start, end, text[start:end])

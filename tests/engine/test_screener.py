@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Category, Severity
-from bot.engine.matcher import _analyse
 from bot.engine.rulebook import load_rulebook
 from bot.engine.screener import Screener
 from tests.conftest import FIXTURE_RULES
@@ -130,22 +129,3 @@ def test_control_characters_and_invalid_surrogates_do_not_crash(
     text = "加我\x00微\x1b信\ud800 now"
     verdict = fixture_screener.screen(text)
     assert [f.rule_id for f in verdict.findings] == ["move-to-wechat"]
-
-
-@pytest.mark.parametrize(
-    ("pattern", "min_digits", "literals"),
-    [
-        (r"guarantee\w*\s+\d+%", 1, {"guarantee"}),
-        (r"(?<![\d.])(?:\+?852[\s-]?)?[2-9]\d{3}[\s-]?\d{4}(?![\d.])", 8, None),
-        (r"(?:whatsapp|signal)\s+me", 0, {"whatsapp", "signal"}),
-        (r"(?:whatsapp|\w+)\s+me", 0, {"me"}),
-        (r"\p{Han}+\d{2}", 0, None),  # regex-only syntax: no gate, always runs
-    ],
-)
-def test_pattern_gates_are_necessary_conditions(
-    pattern: str, min_digits: int, literals: set[str] | None
-) -> None:
-
-    gate = _analyse(pattern)
-    assert gate.min_digits == min_digits
-    assert gate.literals == (frozenset(literals) if literals is not None else None)

@@ -8,16 +8,10 @@ import pytest
 import regex
 
 from bot.domain import Category
-from bot.engine.matcher import Lexicon
-from bot.engine.rulebook import (
-    REGEX_FLAGS,
-    Example,
-    Rule,
-    Rulebook,
-    fold_pattern_script,
-    latin_word_boundaries,
-    load_rulebook,
-)
+from bot.engine.matcher.lexicon import Lexicon
+from bot.engine.rulebook.dialect import REGEX_FLAGS, fold_pattern_script, latin_word_boundaries
+from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.rulebook.model import Example, Rule, Rulebook
 from bot.engine.rulecheck import run_examples
 from bot.engine.screener import Screener
 from tests.conftest import SHIPPED_RULES

@@ -5,20 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.engine.rulebook import RulebookError, load_rulebook
-from tests.conftest import FIXTURE_RULES
-
-
-def line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
-
-
-@pytest.fixture
-def rules(tmp_path: Path) -> Path:
-    target = tmp_path / "rules"
-    shutil.copytree(FIXTURE_RULES, target)
-    return target
+from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.rulebook.model import RulebookError
+from tests.engine.conftest import line_of
 
 
 def problems_of(rules: Path) -> list[str]:
@@ -86,18 +75,3 @@ def test_version_changes_with_content(rules: Path) -> None:
     path = rules / "advice" / "guaranteed-return.yaml"
     path.write_text(path.read_text().replace("穩賺, ", "穩賺, 包賺, "), encoding="utf-8")
     assert load_rulebook(rules).version != before
-
-
-def test_rules_check_exit_status_and_failed_example(
-    rules: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["rules", "check", str(rules)]) == 0
-    path = rules / "pii" / "hk-phone.yaml"
-    path.write_text(
-        path.read_text().replace("match: [call 9123 4567]", "match: [call 1234 4567]"),
-        encoding="utf-8",
-    )
-    assert main(["rules", "check", str(rules)]) == 1
-    out = capsys.readouterr().out
-    line = line_of(path, "call 1234 4567")
-    assert f"{path}:{line}: should match but did not: 'call 1234 4567'" in out
