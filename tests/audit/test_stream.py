@@ -11,10 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.audit import Archive, Archiver, RedisArchiveSink, message_entry
-from bot.audit.keys import KeyRing, generate
+from bot.audit.keys import KeyRing
 from bot.audit.records import sender_reference
 from bot.audit.store import Query
-from tests.audit.test_store import entries, message, outcome
+from tests.audit.helpers import entries, message, outcome
 
 
 @pytest.fixture
@@ -32,12 +32,8 @@ async def stream(client: aioredis.Redis) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def ring() -> KeyRing:
-    return generate()
-
-
-@pytest.fixture
 def archive(tmp_path: Path, ring: KeyRing) -> Archive:
+    """The default checkpoint cadence, as the archiver runs it."""
     return Archive(tmp_path / "a.sqlite3", ring)
 
 

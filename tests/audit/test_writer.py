@@ -22,19 +22,15 @@ from bot.audit import (
     message_entry,
     review_entry,
 )
-from bot.audit.keys import KeyRing, generate
+from bot.audit.keys import KeyRing
 from bot.audit.records import Sealed
 from bot.domain import Action, Category
-from tests.audit.test_store import entries, message, outcome
-
-
-@pytest.fixture
-def ring() -> KeyRing:
-    return generate()
+from tests.audit.helpers import entries, message, outcome
 
 
 @pytest.fixture
 def archive(tmp_path: Path, ring: KeyRing) -> Archive:
+    """The default checkpoint cadence, as the bot runs it."""
     return Archive(tmp_path / "a.sqlite3", ring)
 
 
@@ -153,8 +149,8 @@ async def test_action_and_review_records_keep_group_and_sender(archive: Archive)
     assert [s.sealed.kind for s in stored] == ["message", "action", "review"]  # replay absorbed
     assert {s.sealed.conversation_id for s in stored} == {"cidFX"}
     assert len({s.sealed.sender_ref for s in stored}) == 1
-    review = reader.decrypt(stored[2])
-    assert (review["reviewer"], review["decision"], review["sender_id"]) == (
+    decided = reader.decrypt(stored[2])
+    assert (decided["reviewer"], decided["decision"], decided["sender_id"]) == (
         "officer1",
         "false_positive",
         "trader7",
@@ -188,3 +184,4 @@ async def test_the_bots_audit_trail_records_through_the_async_archive(
     ]
     assert reader.decrypt(stored[1])["detail"]["strikes"] == 2
     assert reader.verify().ok
+

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
@@ -18,9 +19,7 @@ from bot.audit import keys as key_sources
 from bot.audit.keys import KeyRing, generate, load_from_environment, parse, write_key_file
 from bot.cli.audit import register
 from bot.domain import Category
-from tests.audit.test_store import entries, message, outcome
-
-YEAR = 365.25 * 86400
+from tests.audit.helpers import YEAR, entries, message, outcome
 
 
 def run_cli(argv: list[str]) -> int:
@@ -226,11 +225,8 @@ def test_export_from_a_read_only_copy_works_and_says_the_access_was_not_recorded
     path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ring: KeyRing
 ) -> None:
     copy = tmp_path / "copy.sqlite3"
-    with Archive(path, ring) as archive:
-        import sqlite3  # noqa: PLC0415
-
-        with sqlite3.connect(copy) as target:
-            archive._db.backup(target)
+    with Archive(path, ring) as archive, sqlite3.connect(copy) as target:
+        archive._db.backup(target)
     with Archive(copy, ring, read_only=True) as snapshot:
         read_only = snapshot.read_only
     assert read_only
