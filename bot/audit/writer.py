@@ -1,46 +1,65 @@
-"""The bot's archive writer: one thread seals and commits records in groups, off the event loop."""
+"""The bot's archive writer: records sealed and committed in groups on one thread, off the loop."""
 
 from __future__ import annotations
 
 import asyncio
-import queue
+import functools
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bot.audit.records import Entry, Sealed, seal
 from bot.audit.store import Archive, ArchiveError
+from bot.infra.group_commit import GroupCommit
 
 MAX_BATCH = 512  # records per transaction at most (group commit)
+THREAD_NAME = "audit-writer"
+
+_Result = list[int] | BaseException  # one caller's seqs, or why its records were not written
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Job:
-    entries: Sequence[Entry] | None  # sealed by the writer thread ...
-    sealed: Sequence[Sealed] | None  # ... or already sealed (by a replica)
-    future: Future[list[int]]
+    """One caller's records: entries sealed in the writer thread, or sealed by a replica."""
+
+    entries: Sequence[Entry] = ()
+    sealed: Sequence[Sealed] = ()
+
+    def size(self) -> int:
+        """Records in this job (its weight towards a transaction's MAX_BATCH)."""
+        return len(self.entries) + len(self.sealed)
+
+
+def _name_thread() -> None:
+    threading.current_thread().name = THREAD_NAME
 
 
 class AsyncArchive:
-    """Async facade: one writer thread seals and batches; ``await`` returns after COMMIT.
+    """Async facade: one writer thread seals and commits; ``await`` returns after COMMIT.
 
     SQLite writes and fsyncs block, and sealing is CPU, so neither runs on the event loop.
-    Whatever is queued while a transaction commits goes into the next one (group commit), so
-    under load one fsync covers many records. Each call returns only once its own records are
-    committed, and raises if they were not: the bot never reports a record as archived before
-    it is on disk.
+    Whatever is submitted while a transaction commits goes into the next one (group commit,
+    :class:`~bot.infra.group_commit.GroupCommit`), so under load one fsync covers many
+    records. Each call returns only once its own records are committed, and raises if they
+    were not: the bot never reports a record as archived before it is on disk.
     """
 
     def __init__(self, archive: Archive, *, max_batch: int = MAX_BATCH) -> None:
-        """Start the writer thread for ``archive`` (which this facade now owns)."""
+        """Write to ``archive`` (which this facade now owns) from one dedicated thread."""
         self.archive = archive
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._accepting = threading.Lock()
+        # One thread: SQLite allows one writer anyway, and the records of one batch must be
+        # chained in the order they were taken.
+        self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix=THREAD_NAME, initializer=_name_thread
+        )
+        self._commits: GroupCommit[_Job, list[int]] = GroupCommit(
+            self._apply, max_batch=max_batch, weight=_Job.size
+        )
+        self._accepting = threading.Lock()  # stop() may run on another thread
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-        self._thread.start()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the commits run
 
     async def record(self, entries: Sequence[Entry]) -> list[int]:
         """Append ``entries``; their seqs once committed.
@@ -48,89 +67,105 @@ class AsyncArchive:
         Raises:
             ArchiveError: they were not written (full disk, unwritable file, closed archive).
         """
-        return await asyncio.wrap_future(self._submit(_Job(entries, None, Future())))
+        return await self._submit(_Job(entries=entries))
 
     async def record_sealed(self, batch: Sequence[Sealed]) -> list[int]:
         """Append records sealed elsewhere (the Redis archiver); see :meth:`record`."""
-        return await asyncio.wrap_future(self._submit(_Job(None, batch, Future())))
+        return await self._submit(_Job(sealed=batch))
 
-    def _submit(self, job: _Job) -> Future[list[int]]:
+    async def _submit(self, job: _Job) -> list[int]:
         with self._accepting:
             if self._closed:
                 raise ArchiveError("the archive is closed; the record was not written")
-            self._queue.put(job)
-        return job.future
+            self._loop = asyncio.get_running_loop()
+        # A caller that gives up (cancelled) still gets its records written: more complete is
+        # better for an audit trail, and it was never told they were archived.
+        return await self._commits.submit(job)
+
+    # -- closing -----------------------------------------------------------------------------
+    def _refuse(self) -> None:
+        with self._accepting:
+            self._closed = True
+
+    async def aclose(self) -> None:
+        """Finish queued writes, checkpoint and close the archive, without blocking the loop.
+
+        The way the bot closes it. Later records raise :class:`ArchiveError`.
+        """
+        self._refuse()
+        await self._commits.flush()
+        await asyncio.to_thread(self.close)
 
     def stop(self) -> None:
-        """Finish queued writes and end the writer thread; later records raise ArchiveError."""
-        with self._accepting:
-            if not self._closed:
-                self._closed = True
-                self._queue.put(None)
-        self._thread.join()
+        """Finish queued writes and end the writer thread; later records raise ArchiveError.
+
+        Blocking: from async code use ``await aclose()``, or run this in a thread
+        (``asyncio.to_thread``). The commits run on the event loop that submitted them, so
+        called on that loop's own thread with writes in flight it cannot wait for them, and
+        raises RuntimeError instead of deadlocking.
+        """
+        self._refuse()
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            if _running_loop() is not loop:
+                # Scheduled behind whatever the loop is doing now, so a record accepted just
+                # before the refusal is among those waited for.
+                asyncio.run_coroutine_threadsafe(self._commits.flush(), loop).result()
+            elif not self._commits.idle:
+                raise RuntimeError("AsyncArchive.stop() would block its event loop: aclose()")
+        self._executor.shutdown(wait=True)
 
     def close(self) -> None:
-        """Finish queued writes, checkpoint and close the archive (blocking: call off-loop)."""
+        """Finish queued writes, checkpoint and close the archive (blocking; see :meth:`stop`)."""
         self.stop()
         self.archive.close()
 
-    async def aclose(self) -> None:
-        """:meth:`close` from async code, without blocking the loop."""
-        await asyncio.to_thread(self.close)
-
-    # -- the writer thread ---------------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            batch, size, stop = [job], self._size(job), False
-            while size < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-                size += self._size(more)
-            self._write(batch)
-            if stop:
-                return
-
-    @staticmethod
-    def _size(job: _Job) -> int:
-        return len(job.entries if job.entries is not None else job.sealed or ())
-
-    def _write(self, batch: list[_Job]) -> None:
-        ready: list[tuple[_Job, list[Sealed]]] = []
-        for job in batch:
-            # A caller that gave up (cancelled) still gets its records written: more complete
-            # is better for an audit trail, and it was never told they were archived.
-            job.future.set_running_or_notify_cancel()
-            try:
-                if job.entries is not None:
-                    sealed = [seal(entry, self.archive.ring) for entry in job.entries]
-                else:
-                    sealed = list(job.sealed or ())
-            except Exception as error:  # noqa: BLE001  (one bad entry fails its caller only)
-                _fail(job, error)
-                continue
-            ready.append((job, sealed))
+    # -- the writer thread ---------------------------------------------------------------------
+    async def _apply(self, jobs: list[_Job]) -> list[_Result]:
+        loop = asyncio.get_running_loop()
         try:
-            seqs = self.archive.append_sealed([s for _, sealed in ready for s in sealed])
-        except Exception as error:  # noqa: BLE001  (handed to every waiting caller)
-            for job, _ in ready:
-                _fail(job, error)
+            return await loop.run_in_executor(self._executor, functools.partial(self._write, jobs))
+        except RuntimeError:  # the writer thread was stopped before this batch reached it
+            raise ArchiveError("the archive is closed; the record was not written") from None
+
+    def _write(self, jobs: list[_Job]) -> list[_Result]:
+        """Seal each job, then commit them in transactions of at most ``max_batch`` records."""
+        results: list[_Result] = [[] for _ in jobs]
+        chunk: list[tuple[int, list[Sealed]]] = []
+        size = 0
+        for index, job in enumerate(jobs):
+            try:
+                sealed = [seal(entry, self.archive.ring) for entry in job.entries]
+            except Exception as error:  # noqa: BLE001  (one bad entry fails its caller only)
+                results[index] = error
+                continue
+            sealed.extend(job.sealed)
+            # GroupCommit may hand over one job past max_batch; it goes in the next transaction.
+            if chunk and size + len(sealed) > self.max_batch:
+                self._commit(chunk, results)
+                chunk, size = [], 0
+            chunk.append((index, sealed))
+            size += len(sealed)
+        if chunk:
+            self._commit(chunk, results)
+        return results
+
+    def _commit(self, chunk: list[tuple[int, list[Sealed]]], results: list[_Result]) -> None:
+        """One transaction for ``chunk``: each job gets its seqs, or all get the error."""
+        try:
+            seqs = self.archive.append_sealed([s for _, sealed in chunk for s in sealed])
+        except Exception as error:  # noqa: BLE001  (handed to every caller in the transaction)
+            for index, _ in chunk:
+                results[index] = error
             return
         position = 0
-        for job, sealed in ready:
-            if not job.future.cancelled():
-                job.future.set_result(seqs[position : position + len(sealed)])
+        for index, sealed in chunk:
+            results[index] = seqs[position : position + len(sealed)]
             position += len(sealed)
 
 
-def _fail(job: _Job, error: BaseException) -> None:
-    if not job.future.cancelled():
-        job.future.set_exception(error)
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -185,3 +185,68 @@ async def test_the_bots_audit_trail_records_through_the_async_archive(
     assert reader.decrypt(stored[1])["detail"]["strikes"] == 2
     assert reader.verify().ok
 
+
+async def test_no_transaction_holds_more_than_max_batch_records(
+    tmp_path: Path, ring: KeyRing
+) -> None:
+    spy = Spy(tmp_path / "a.sqlite3", ring)
+    spy.batches, spy.threads = [], set()
+    writer = AsyncArchive(spy, max_batch=10)
+    results = await asyncio.gather(*(writer.record(entries(3, start=3 * i)) for i in range(30)))
+    assert sorted(seq for seqs in results for seq in seqs) == list(range(1, 91))
+    assert sum(spy.batches) == 90
+    assert max(spy.batches) <= 10
+    assert len(spy.batches) < 30  # still grouped
+    await writer.aclose()
+
+
+async def test_a_cancelled_caller_still_has_its_records_written(archive: Archive) -> None:
+    writer = AsyncArchive(archive)
+    waiting = asyncio.ensure_future(writer.record(entries(1)))
+    await asyncio.sleep(0)  # submitted
+    waiting.cancel()
+    (seq,) = await writer.record(entries(1, start=1))
+    await writer.aclose()
+    assert waiting.cancelled()
+    assert seq == 2
+    assert [s.sealed.record_key for s in archive.select()] == ["message:m0", "message:m1"]
+
+
+async def test_stop_from_another_thread_finishes_queued_writes_then_refuses(
+    archive: Archive,
+) -> None:
+    writer = AsyncArchive(archive)
+    pending = [asyncio.ensure_future(writer.record(entries(1, start=i))) for i in range(20)]
+    await asyncio.sleep(0)
+    await asyncio.to_thread(writer.stop)
+    done = [await p for p in pending]
+    assert sorted(seq for seqs in done for seq in seqs) == list(range(1, 21))
+    with pytest.raises(ArchiveError, match="the archive is closed"):
+        await writer.record(entries(1, start=50))
+    await writer.aclose()  # after stop: still closes the archive, once
+    await writer.aclose()
+    with pytest.raises(ArchiveError, match="closed"):
+        archive.append(entries(1, start=60))
+
+
+async def test_stop_on_the_loop_with_writes_in_flight_refuses_rather_than_deadlock(
+    archive: Archive,
+) -> None:
+    writer = AsyncArchive(archive)
+    pending = [asyncio.ensure_future(writer.record(entries(1, start=i))) for i in range(5)]
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="aclose"):
+        writer.stop()
+    with pytest.raises(ArchiveError, match="the archive is closed"):
+        await writer.record(entries(1, start=50))
+    await writer.aclose()
+    done = [await p for p in pending]
+    assert sorted(seq for seqs in done for seq in seqs) == [1, 2, 3, 4, 5]
+
+
+def test_close_without_a_loop_checkpoints_and_closes(archive: Archive) -> None:
+    writer = AsyncArchive(archive)
+    writer.close()
+    writer.close()
+    with pytest.raises(ArchiveError, match="closed"):
+        asyncio.run(writer.record(entries(1)))
