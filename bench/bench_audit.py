@@ -13,10 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.audit import Archive, AsyncArchive, message_entry
+from bot.audit import Archive, AsyncArchive, Query, message_entry
 from bot.audit.export import export
 from bot.audit.keys import generate
-from bot.audit.store import Query
 from bot.domain import Action, Category, Decision, Finding, Message, Severity, Verdict
 
 TEXT = (

@@ -33,6 +33,8 @@ _T = TypeVar("_T")
 class Archive:
     """The SQLite archive. Writes are serialised by a lock (and SQLite's own file lock).
 
+    Append-only: SFC circular 18EC30 asks that records cannot be inappropriately modified or
+    erased, so nothing is updated in place, and only a retention purge removes anything.
     Reads (verify, select) use their own read-only connection, a consistent snapshot that
     never blocks the writer (WAL).
     """
