@@ -129,39 +129,33 @@ class AsyncArchive:
             raise ArchiveError("the archive is closed; the record was not written") from None
 
     def _write(self, jobs: list[_Job]) -> list[_Result]:
-        """Seal each job, then commit them in transactions of at most ``max_batch`` records."""
+        """Seal each job, then commit them all in one transaction (at most ``max_batch``).
+
+        GroupCommit never hands over more than ``max_batch`` records, except one call that
+        alone holds more: that call is then its own transaction.
+        """
         results: list[_Result] = [[] for _ in jobs]
-        chunk: list[tuple[int, list[Sealed]]] = []
-        size = 0
+        ready: list[tuple[int, list[Sealed]]] = []
         for index, job in enumerate(jobs):
             try:
                 sealed = [seal(entry, self.archive.ring) for entry in job.entries]
             except Exception as error:  # noqa: BLE001  (one bad entry fails its caller only)
                 results[index] = error
                 continue
-            sealed.extend(job.sealed)
-            # GroupCommit may hand over one job past max_batch; it goes in the next transaction.
-            if chunk and size + len(sealed) > self.max_batch:
-                self._commit(chunk, results)
-                chunk, size = [], 0
-            chunk.append((index, sealed))
-            size += len(sealed)
-        if chunk:
-            self._commit(chunk, results)
-        return results
-
-    def _commit(self, chunk: list[tuple[int, list[Sealed]]], results: list[_Result]) -> None:
-        """One transaction for ``chunk``: each job gets its seqs, or all get the error."""
+            ready.append((index, [*sealed, *job.sealed]))
+        if not ready:
+            return results
         try:
-            seqs = self.archive.append_sealed([s for _, sealed in chunk for s in sealed])
+            seqs = self.archive.append_sealed([s for _, sealed in ready for s in sealed])
         except Exception as error:  # noqa: BLE001  (handed to every caller in the transaction)
-            for index, _ in chunk:
+            for index, _ in ready:
                 results[index] = error
-            return
+            return results
         position = 0
-        for index, sealed in chunk:
+        for index, sealed in ready:
             results[index] = seqs[position : position + len(sealed)]
             position += len(sealed)
+        return results
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -87,12 +87,14 @@ class GroupCommit(Generic[T, R]):
             raise
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
+        """The next batch: never over ``max_batch``, unless one item alone is heavier."""
         taken, size = 0, 0
         for item, _ in self._pending:
-            size += self._weight(item)
-            taken += 1
-            if size >= self.max_batch:
+            weight = self._weight(item)
+            if taken and size + weight > self.max_batch:
                 break
+            size += weight
+            taken += 1
         batch, self._pending = self._pending[:taken], self._pending[taken:]
         return batch
 

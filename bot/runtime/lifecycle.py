@@ -196,7 +196,8 @@ class Bot:
             assert redis is not None  # noqa: S101  (settings require BOT_REDIS_URL)
             if s.audit_archiver:
                 store = await asyncio.to_thread(open_archive, None, ring)
-                self.stack.callback(store.close)
+                # Closing checkpoints the tail (an fsync): off the event loop.
+                self.stack.push_async_callback(asyncio.to_thread, store.close)
                 archiver = Archiver(redis, store, consumer=s.replica_id)
                 self.stack.push_async_callback(archiver.stop)
                 self.supervisor.spawn(_archive_forever(archiver), "archiver", essential=True)

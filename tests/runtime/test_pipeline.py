@@ -207,4 +207,3 @@ async def test_a_screening_problem_is_reported_and_the_message_still_handled(rig
     (recorded,) = rig.archive.messages
     assert recorded[1].errors == ("name detection failed: RuntimeError",)
     assert len(rig.notifier.warnings) == 1  # the HKID rule still counted
-
