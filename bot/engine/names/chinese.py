@@ -246,25 +246,37 @@ class _Scan:
         everyday = self.folded[i : i + size] in self.lex.everyday_surnames_zh
         token = cover if cover.start == i else None
         if token is not None and token.tag in _NAME_TAGS and size < len(token.word) <= size + 2:
-            given = token.word[size:]
-            if given[0] in self.lex.given_stop_zh:
-                return None  # 鐘|先: jieba's guess, but 先 does not start a given name
-            if everyday and len(given) == 1 and self.cue(i, token.end) is None:
-                return None  # 賀年, 高手: two-character "names" on an everyday surname
-            end = token.end
-            if len(token.word) == size + 1:
-                # jieba sometimes stops one short (梁家|豪): take the next character when it
-                # is not a function word and does not start a dictionary word.
-                following = self.token_starting(end)
-                if (
-                    following is not None
-                    and not _is_word(following)
-                    and self.given_chars(end, 1) == 1
-                ):
-                    end += 1
-            return end, JIEBA_NAME, "jieba reads a name"
+            return self._jieba_given_name(i, size, token, everyday=everyday)
         if token is not None and len(token.word) > size and _is_word(token):
             return None  # 黃金價格, 高風險: the surname character starts an ordinary word
+        return self._lexicon_given_name(i, size, everyday=everyday)
+
+    def _jieba_given_name(
+        self, i: int, size: int, token: _Token, *, everyday: bool
+    ) -> tuple[int, float, str] | None:
+        """Surname + one or two characters that jieba tagged as a person name (nr)."""
+        given = token.word[size:]
+        if given[0] in self.lex.given_stop_zh:
+            return None  # 鐘|先: jieba's guess, but 先 does not start a given name
+        if everyday and len(given) == 1 and self.cue(i, token.end) is None:
+            return None  # 賀年, 高手: two-character "names" on an everyday surname
+        end = token.end
+        if len(token.word) == size + 1 and self._one_more_given_char(end):
+            end += 1
+        return end, JIEBA_NAME, "jieba reads a name"
+
+    def _one_more_given_char(self, end: int) -> bool:
+        """Whether the character at ``end`` ends a name jieba cut one short (梁家|豪).
+
+        Only when it is not a function word and does not start a dictionary word.
+        """
+        following = self.token_starting(end)
+        return following is not None and not _is_word(following) and self.given_chars(end, 1) == 1
+
+    def _lexicon_given_name(
+        self, i: int, size: int, *, everyday: bool
+    ) -> tuple[int, float, str] | None:
+        """A lone surname character: up to two following characters that may be a given name."""
         if everyday and self.cue(i, i + size + 2) is None:
             return None  # 張 "sheet", 萬 "ten thousand": no cue, no name
         j = i + size

@@ -137,6 +137,20 @@ class LatinNames:
         run of name-shaped tokens is kept; places, companies and months it mistakes for people
         are dropped.
         """
+        kept = self._leading_name_tokens(tokens)
+        if not kept or (len(kept) == 1 and len(kept[0][1]) < 2):
+            return None
+        start, end = kept[0][0], kept[-1][0] + len(kept[-1][1])
+        first = bisect.bisect_left(latin.starts, start)
+        indices = list(range(first, bisect.bisect_left(latin.starts, end)))
+        if not indices or self._in_place_or_org(latin, indices):
+            return None
+        if len(kept) >= 2:
+            return NameSpan(start, end, SPACY_MULTI, SPACY_WHY)
+        return self._one_word_person(latin, cues, start, end, latin.words[indices[0]].lower)
+
+    def _leading_name_tokens(self, tokens: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The name-shaped tokens an entity starts with, after any title in it."""
         titles = [k for k, (_, token) in enumerate(tokens) if token.lower() in self._lex.titles_en]
         if titles:
             tokens = tokens[titles[0] + 1 :]  # "Call Mrs Yuen": the title pattern covers it
@@ -145,24 +159,23 @@ class LatinNames:
             if not (_NAME_TOKEN.fullmatch(token) or token.lower() in self._lex.surnames_latin):
                 break
             kept.append((offset, token))
-        if not kept or (len(kept) == 1 and len(kept[0][1]) < 2):
-            return None
-        start, end = kept[0][0], kept[-1][0] + len(kept[-1][1])
-        first = bisect.bisect_left(latin.starts, start)
-        indices = list(range(first, bisect.bisect_left(latin.starts, end)))
-        if not indices:
-            return None
+        return kept
+
+    def _in_place_or_org(self, latin: LatinText, indices: list[int]) -> bool:
+        """The words are (part of) a known place or company, or one follows them."""
         if any(k in latin.blocked for k in indices) or self._place_or_org_after(
             latin, indices[-1]
         ):
-            return None
-        if any(latin.words[k].lower in self._lex.place_org_words for k in indices[1:]):
-            return None  # Kerry Properties, Lee Garden
-        words = [latin.words[k].lower for k in indices]
-        if len(kept) >= 2:
-            return NameSpan(start, end, SPACY_MULTI, SPACY_WHY)
+            return True
+        # Kerry Properties, Lee Garden
+        return any(latin.words[k].lower in self._lex.place_org_words for k in indices[1:])
+
+    def _one_word_person(
+        self, latin: LatinText, cues: list[tuple[int, int]], start: int, end: int, word: str
+    ) -> NameSpan | None:
+        """A one-word PERSON: a known name counts; an unknown word only mid-sentence."""
         lex = self._lex
-        if words[0] in lex.given_en or words[0] in lex.surnames_latin:
+        if word in lex.given_en or word in lex.surnames_latin:
             return _with_cue(
                 latin.text, cues, NameSpan(start, end, SPACY_KNOWN_WORD, f"{SPACY_WHY} (one word)")
             )
