@@ -1,4 +1,4 @@
-"""Loads a rules directory (rule files, aliases.yaml, policy.yaml) into a checked Rulebook."""
+"""Loads a rules directory into a checked Rulebook: rule files, aliases, and the policy file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import regex
 
-from bot.domain import Action, Category, Severity
+from bot.domain import Category, Severity
 from bot.engine.rulebook.fields import (
     read_allow,
     read_context,
@@ -19,8 +19,9 @@ from bot.engine.rulebook.fields import (
     read_patterns,
     read_redact,
 )
-from bot.engine.rulebook.located import parse_yaml
-from bot.engine.rulebook.model import NameRule, Policy, Problem, Rule, Rulebook, RulebookError
+from bot.engine.rulebook.located import parse_yaml, read_source
+from bot.engine.rulebook.model import Problem, Rule, Rulebook, RulebookError
+from bot.engine.rulebook.policy_file import load_policy
 from bot.engine.rulebook.reader import RuleReader
 from bot.engine.validators import VALIDATORS
 
@@ -54,13 +55,13 @@ def load_rulebook(directory: Path) -> Rulebook:
     if not directory.is_dir():
         raise RulebookError([Problem(directory, 0, "rules directory not found")])
     digest = hashlib.sha256()
-    policy = _load_policy(directory / "policy.yaml", problems, digest)
+    policy = load_policy(directory / "policy.yaml", problems, digest)
     aliases = _load_aliases(directory / "aliases.yaml", problems, digest)
     rules: list[Rule] = []
     seen: dict[str, Path] = {}
     for path in sorted(_rule_files(directory)):
         digest.update(str(path.relative_to(directory)).encode())
-        raw = _read(path, problems)
+        raw = read_source(path, problems)
         if raw is None:
             continue
         digest.update(raw.encode())
@@ -95,14 +96,6 @@ def _rule_files(directory: Path) -> Iterator[Path]:
             yield from folder.glob("*.yml")
 
 
-def _read(path: Path, problems: list[Problem]) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        problems.append(Problem(path, 0, f"cannot read: {error}"))
-        return None
-
-
 def _load_rule(path: Path, raw: str, problems: list[Problem]) -> Rule | None:
     doc = parse_yaml(path, raw, problems)
     if doc is None:
@@ -112,27 +105,14 @@ def _load_rule(path: Path, raw: str, problems: list[Problem]) -> Rule | None:
         return None
     data: dict[str, Any] = doc.data
     reader = RuleReader(path, doc, problems)
+    # Fields are read in file-format order so problems are listed in that order too.
     for key in data:
         if key not in RULE_KEYS:
             reader.fail(f"unknown field {key!r} (allowed: {', '.join(sorted(RULE_KEYS))})", key)
-
-    rule_id = reader.text(data.get("id"), "id")
-    if rule_id and rule_id != path.stem:
-        reader.fail(f"id {rule_id!r} must equal the file name {path.stem!r}", "id")
-    if rule_id and not RULE_ID.fullmatch(rule_id):
-        reader.fail(f"id {rule_id!r} must be lower-case kebab-case", "id")
-    category = Category(path.parent.name)
-    severity = Severity.LOW
-    try:
-        severity = Severity.parse(reader.text(data.get("severity"), "severity") or "low")
-    except ValueError as error:
-        reader.fail(str(error), "severity")
+    rule_id = _read_id(reader, data.get("id"), path)
+    severity = _read_severity(reader, data.get("severity"))
     title = reader.text(data.get("title"), "title")
-    message = reader.mapping(data.get("message"), "message")
-    if not message:
-        reader.fail("message must give zh and en texts", "message")
-    message_zh = reader.text(message.get("zh"), "message", "zh")
-    message_en = reader.text(message.get("en"), "message", "en")
+    message_zh, message_en = _read_message(reader, data.get("message"))
     score = reader.number(data.get("score"), 0.7, 0.0, 1.0, "score")
 
     terms = tuple(t for t in reader.texts(data.get("terms"), "terms") if t)
@@ -143,14 +123,7 @@ def _load_rule(path: Path, raw: str, problems: list[Problem]) -> Rule | None:
     near = read_near(reader, data.get("near"))
     excludes = read_excludes(reader, data.get("exclude"))
     allow_terms, allow_patterns = read_allow(reader, data.get("allow"))
-
-    validate = data.get("validate")
-    if validate is not None and validate not in VALIDATORS:
-        reader.fail(
-            f"unknown validate {validate!r}; known: {', '.join(sorted(VALIDATORS))}", "validate"
-        )
-        validate = None
-
+    validate = _read_validate(reader, data.get("validate"))
     context = read_context(reader, data.get("context"))
     redact = read_redact(reader, data.get("redact"))
     examples = read_examples(reader, data)
@@ -159,7 +132,7 @@ def _load_rule(path: Path, raw: str, problems: list[Problem]) -> Rule | None:
     line_of = {key: doc.line(key) for key in data}
     return Rule(
         id=rule_id,
-        category=category,
+        category=Category(path.parent.name),
         severity=severity,
         title=title,
         message_zh=message_zh,
@@ -180,10 +153,49 @@ def _load_rule(path: Path, raw: str, problems: list[Problem]) -> Rule | None:
     )
 
 
+def _read_id(reader: RuleReader, value: Any, path: Path) -> str:
+    """The rule id: kebab-case and the file's own name, so a rule is found by its id."""
+    rule_id = reader.text(value, "id")
+    if rule_id and rule_id != path.stem:
+        reader.fail(f"id {rule_id!r} must equal the file name {path.stem!r}", "id")
+    if rule_id and not RULE_ID.fullmatch(rule_id):
+        reader.fail(f"id {rule_id!r} must be lower-case kebab-case", "id")
+    return rule_id
+
+
+def _read_severity(reader: RuleReader, value: Any) -> Severity:
+    """The severity; low when missing (and when wrong, with a problem recorded)."""
+    try:
+        return Severity.parse(reader.text(value, "severity") or "low")
+    except ValueError as error:
+        reader.fail(str(error), "severity")
+        return Severity.LOW
+
+
+def _read_message(reader: RuleReader, value: Any) -> tuple[str, str]:
+    """The (zh, en) texts shown to the sender."""
+    message = reader.mapping(value, "message")
+    if not message:
+        reader.fail("message must give zh and en texts", "message")
+    zh = reader.text(message.get("zh"), "message", "zh")
+    en = reader.text(message.get("en"), "message", "en")
+    return zh, en
+
+
+def _read_validate(reader: RuleReader, value: Any) -> str | None:
+    """The checksum or shape validator a hit must pass, by name."""
+    if value is not None and value not in VALIDATORS:
+        reader.fail(
+            f"unknown validate {value!r}; known: {', '.join(sorted(VALIDATORS))}", "validate"
+        )
+        return None
+    return None if value is None else str(value)
+
+
 def _load_aliases(path: Path, problems: list[Problem], digest: Any) -> dict[str, str]:
     if not path.exists():
         return {}
-    raw = _read(path, problems)
+    raw = read_source(path, problems)
     if raw is None:
         return {}
     digest.update(raw.encode())
@@ -215,89 +227,3 @@ def _load_aliases(path: Path, problems: list[Problem], digest: Any) -> dict[str,
                 )
             aliases[alias] = str(canonical)
     return aliases
-
-
-def _load_policy(path: Path, problems: list[Problem], digest: Any) -> Policy | None:
-    if not path.exists():
-        problems.append(Problem(path, 0, "policy.yaml is missing"))
-        return None
-    raw = _read(path, problems)
-    if raw is None:
-        return None
-    digest.update(raw.encode())
-    doc = parse_yaml(path, raw, problems)
-    if doc is None or not isinstance(doc.data, dict):
-        if doc is not None:
-            problems.append(Problem(path, 1, "policy.yaml must be a mapping"))
-        return None
-    reader = RuleReader(path, doc, problems)
-    data: dict[str, Any] = doc.data
-    unknown = set(data) - {"min_score", "actions", "repeat_offenders", "names"}
-    if unknown:
-        reader.fail(f"unknown policy field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
-    min_score = reader.number(data.get("min_score"), 0.5, 0.0, 1.0, "min_score")
-    actions: dict[tuple[Category, Severity], tuple[Action, ...]] = {}
-    for category_name, by_severity in reader.mapping(data.get("actions"), "actions").items():
-        try:
-            category = Category(category_name)
-        except ValueError:
-            reader.fail(f"unknown category {category_name!r}", "actions", category_name)
-            continue
-        for severity_name, names in reader.mapping(by_severity, "actions", category_name).items():
-            try:
-                severity = Severity.parse(str(severity_name))
-                chosen = tuple(
-                    Action(str(n))
-                    for n in reader.texts(names, "actions", category_name, severity_name)
-                )
-            except ValueError as error:
-                reader.fail(
-                    f"{error} (actions are {', '.join(a.value for a in Action)})",
-                    "actions",
-                    category_name,
-                    severity_name,
-                )
-                continue
-            actions[(category, severity)] = tuple(dict.fromkeys((Action.LOG, *chosen)))
-    repeat = reader.mapping(data.get("repeat_offenders"), "repeat_offenders")
-    threshold = int(
-        reader.number(repeat.get("threshold"), 3, 1, 1000, "repeat_offenders", "threshold")
-    )
-    window = int(
-        reader.number(
-            repeat.get("window_minutes"), 60, 1, 100000, "repeat_offenders", "window_minutes"
-        )
-    )
-    repeat_action = Action.ESCALATE
-    try:
-        repeat_action = Action(str(repeat.get("action", "escalate")))
-    except ValueError:
-        reader.fail("repeat_offenders.action must be an action", "repeat_offenders", "action")
-    names = _read_name_rule(reader, reader.mapping(data.get("names"), "names"))
-    if not reader.ok:
-        return None
-    return Policy(min_score, actions, threshold, window * 60, repeat_action, names)
-
-
-def _read_name_rule(reader: RuleReader, data: dict[str, Any]) -> NameRule:
-    unknown = set(data) - {"severity", "min_score", "title", "message"}
-    if unknown:
-        reader.fail(f"unknown names field(s): {', '.join(sorted(unknown))}", "names")
-    default = NameRule()
-    severity = default.severity
-    try:
-        severity = Severity.parse(str(data.get("severity", default.severity.label)))
-    except ValueError as error:
-        reader.fail(str(error), "names", "severity")
-    message = reader.mapping(data.get("message"), "names", "message")
-    return NameRule(
-        severity=severity,
-        min_score=reader.number(
-            data.get("min_score"), default.min_score, 0.0, 1.0, "names", "min_score"
-        ),
-        title=reader.text(data.get("title"), "names", "title", required=False) or default.title,
-        message_zh=reader.text(message.get("zh"), "names", "message", "zh", required=False)
-        or default.message_zh,
-        message_en=reader.text(message.get("en"), "names", "message", "en", required=False)
-        or default.message_en,
-    )

@@ -1,4 +1,4 @@
-"""YAML with line numbers: rule files parsed so every problem can name its line."""
+"""Rule sources read and parsed as YAML with line numbers, so every problem names its line."""
 
 from __future__ import annotations
 
@@ -41,6 +41,15 @@ class Located:
         while path and path not in self.lines:
             path = path[:-1]
         return self.lines.get(path, 1)
+
+
+def read_source(path: Path, problems: list[Problem]) -> str | None:
+    """The text of a rules file; None (and a problem recorded) when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(Problem(path, 0, f"cannot read: {error}"))
+        return None
 
 
 def parse_yaml(path: Path, raw: str, problems: list[Problem]) -> Located | None:
