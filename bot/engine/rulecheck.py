@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.engine.rulebook import Example, Problem, Rule, Rulebook, RulebookError, load_rulebook
+from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.rulebook.model import Example, Problem, Rule, Rulebook, RulebookError
 from bot.engine.screener import Screener
 
 

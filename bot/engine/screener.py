@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from bot.domain import Category, Finding, Verdict
-from bot.engine.matcher import Deadline, Evaluated, Lexicon
+from bot.engine.matcher.deadline import Deadline
+from bot.engine.matcher.hits import Evaluated
+from bot.engine.matcher.lexicon import Lexicon
 from bot.engine.names import NameFinder
-from bot.engine.rulebook import Policy, Rulebook, load_rulebook
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
+from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.rulebook.model import Policy, Rulebook
 
 MAX_MESSAGE_CHARS = 200_000  # DingTalk caps text at ~20 KB; anything larger is screened in part
 

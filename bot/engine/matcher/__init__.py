@@ -1,8 +1,7 @@
-"""The matcher: rules compiled into one prefilter, then confirmed and scored (re-exports).
+"""The matcher package: every rule in one literal prefilter, hits then confirmed and scored."""
 
-The names below live in ``lexicon``, ``deadline`` and ``hits``; they are re-exported so
-importers of ``bot.engine.matcher`` keep working while they move to the canonical modules.
-"""
+# Transitional: other rooms import these names from ``bot.engine.matcher``; their homes are
+# ``lexicon``, ``deadline`` and ``hits``, and importers move there before this re-export goes.
 
 from bot.engine.matcher.deadline import Deadline
 from bot.engine.matcher.hits import Evaluated

@@ -1,8 +1,7 @@
-"""The rule book: rule files loaded, checked and compiled (re-exports for existing importers).
+"""The rule book package: rule files loaded, checked and compiled into frozen rules."""
 
-The names below live in ``model`` and ``loader``; they are re-exported so importers of
-``bot.engine.rulebook`` keep working while they move to the canonical modules.
-"""
+# Transitional: other rooms import these names from ``bot.engine.rulebook``; their homes are
+# ``model`` and ``loader``, and importers move there before this re-export goes.
 
 from bot.engine.rulebook.loader import load_rulebook
 from bot.engine.rulebook.model import (
