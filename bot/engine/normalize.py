@@ -197,10 +197,6 @@ class AliasTable:
             else None
         )
 
-    def __len__(self) -> int:
-        """Number of aliases."""
-        return len(self._keys)
-
     def apply(self, text: str, origin: Sequence[int]) -> tuple[str, Sequence[int]]:
         """Replace whole-word aliases in ``text``; keep offsets pointing at the alias span."""
         if self._matcher is None:

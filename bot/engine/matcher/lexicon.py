@@ -33,9 +33,7 @@ class Lexicon:
         """
         self.rulebook = rulebook
         self.rules = rulebook.rules
-        self.aliases = AliasTable(
-            {alias: canonical for alias, canonical in rulebook.aliases.items()}
-        )
+        self.aliases = AliasTable(rulebook.aliases)
         self.pattern_timeout = pattern_timeout
         self.message_budget = message_budget
         self._use_gates = use_gates
@@ -52,9 +50,6 @@ class Lexicon:
         self._compact_literals = list(self._compact_usages)
         self._compact_matcher = (
             ahocorasick_rs.AhoCorasick(self._compact_literals) if self._compact_literals else None
-        )
-        self._ungated_patterns = sum(
-            1 for g in self._gates.values() if g.literals is None and g.min_digits == 0
         )
 
     # -- compile -------------------------------------------------------------------------
