@@ -1,4 +1,4 @@
-"""Person names: spaCy for English, lexicons for Chinese and romanised Cantonese."""
+"""NameFinder: spaCy for English, lexicons for Chinese and romanised Cantonese."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import rjieba
 
 import bot.engine.names
-from bot.engine.names import NameFinder, NameSpan
-from bot.engine.names.lexicon import DATA_DIR, NameLexicon, _entries, fold_cjk
+from bot.engine.names import NameFinder
 from bot.engine.screener import Screener
 from bot.policy import decide
 
@@ -298,35 +296,6 @@ def test_concurrent_callers_get_the_same_answers(finder: NameFinder) -> None:
     expected = [finder.find(t) for t in texts]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(finder.find, texts)) == expected
-
-
-def test_spans_are_frozen_values() -> None:
-    span = NameSpan(0, 3, 0.85, "surname 陳 + honorific 生")
-    with pytest.raises(AttributeError):
-        span.score = 1.0  # type: ignore[misc]
-
-
-# -- the data files ----------------------------------------------------------------------------
-def test_every_traditional_surname_has_its_simplified_form_listed() -> None:
-    listed = set(_entries(DATA_DIR / "surnames_zh.txt"))
-    assert sorted(w for w in listed if fold_cjk(w) not in listed) == []
-    assert 150 <= len({fold_cjk(w) for w in listed}) <= 220
-
-
-def test_word_lists_are_consistent() -> None:
-    lexicon = NameLexicon.load()
-    assert lexicon.everyday_surnames_zh <= lexicon.surnames_zh
-    # A not-a-name word that does not start with a surname can never matter.
-    assert [
-        w
-        for w in lexicon.not_names_zh
-        if w[:2] not in lexicon.surnames_zh and w[0] not in lexicon.surnames_zh
-    ] == []
-    assert "tai" not in lexicon.surnames_latin  # Tai Po, Tai Koo: see surnames_romanised.txt
-
-
-def test_jieba_is_the_offline_rust_build() -> None:
-    assert rjieba.tag("陈大文") == [("陈大文", "nr")]
 
 
 # -- the screener ------------------------------------------------------------------------------
