@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.domain import Action, Category, Decision, Finding, Verdict
 from bot.engine.redaction import redact
-from bot.engine.rulebook import Policy
+from bot.engine.rulebook.model import Policy
 
 
 def decide(verdict: Verdict, text: str, policy: Policy, *, strikes: int = 0) -> Decision:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine.rulebook import Rulebook, load_rulebook
+from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.rulebook.model import Rulebook
 from bot.engine.screener import Screener
 
 # The simulator, Redis and bot fixtures (sim, redis_prefix, private_redis) for every room.

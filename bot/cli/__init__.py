@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot.cli import audit, demo, evaluate, rules, run, screen
-from bot.engine.rulebook import RulebookError
+from bot.engine.rulebook.model import RulebookError
 
 COMMANDS = (screen, rules, evaluate, run, demo, audit)
 

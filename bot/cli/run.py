@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.engine.rulebook import load_rulebook
+from bot.engine.rulebook.loader import load_rulebook
 from bot.infra.logs import configure_logging
 from bot.runtime.lifecycle import run
 from bot.runtime.settings import ConfigError, load_settings

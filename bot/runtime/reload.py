@@ -20,7 +20,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bot.engine.rulebook import RulebookError, load_rulebook
+from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.rulebook.model import RulebookError
 from bot.engine.screener import Screener
 from bot.infra.health import Health
 from bot.infra.metrics import Metrics

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Category, Severity
-from bot.engine.rulebook import load_rulebook
+from bot.engine.rulebook.loader import load_rulebook
 from bot.engine.screener import Screener
 from tests.conftest import FIXTURE_RULES
 
