@@ -138,7 +138,7 @@ async def main() -> int:
             await latency(sim, bot, 20, args.rate)
             samples = await latency(sim, bot, args.count, args.rate)
             elapsed, rate = await throughput(sim, bot, args.burst)
-            screening = bot.metrics.screening_seconds
+            metrics = bot.metrics
         finally:
             await bot.stop()
 
@@ -154,7 +154,7 @@ async def main() -> int:
         "burst": args.burst,
         "burst_seconds": round(elapsed, 2),
         "sustained_messages_per_second": round(rate),
-        "screened_total": screening.count(),
+        "screened_total": int(metrics.sample("bot_screening_seconds_count")),
     }
     print(f"state: {mode}")
     print(
