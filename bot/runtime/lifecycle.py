@@ -232,7 +232,7 @@ class Bot:
             compliance_conversation_id=s.compliance_conversation_id,
             warn_interval=s.warn_interval_seconds,
             escalation_interval=s.escalation_interval_seconds,
-            metrics=self.metrics,
+            supervisor=self.supervisor,
         )
 
     async def _serve_http(self, pipeline: Pipeline) -> None:

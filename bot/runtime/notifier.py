@@ -19,7 +19,7 @@ import aiohttp
 
 from bot.dingtalk.openapi import DingTalkError, OutboundClient
 from bot.infra.group_commit import GroupCommit
-from bot.infra.metrics import Metrics
+from bot.infra.supervisor import Supervisor
 from bot.runtime.notices import Delivery, Notice, render_escalations, render_warning
 
 log = logging.getLogger(__name__)
@@ -90,13 +90,13 @@ class Notifier:
         compliance_conversation_id: str,
         warn_interval: float,
         escalation_interval: float,
-        metrics: Metrics,
+        supervisor: Supervisor,
     ) -> None:
         """One outbox per group for warnings; one for the compliance group."""
         self.client = client
         self.compliance_conversation_id = compliance_conversation_id
         self.warn_interval = warn_interval
-        self.metrics = metrics
+        self.supervisor = supervisor
         self._groups: dict[str, Outbox[Notice]] = {}
         self._compliance: Outbox[Notice] = Outbox(self._send_escalations, escalation_interval)
 
@@ -128,10 +128,8 @@ class Notifier:
         try:
             await self.client.send_group_markdown(self.compliance_conversation_id, title, text)
         except (DingTalkError, aiohttp.ClientError, TimeoutError) as error:
-            log.error(
-                "could not notify the compliance group",
-                extra={"error": _describe(error), "stage": "notify"},
-            )
+            self.supervisor.report("notify", error, expected=True)
+            log.error("could not notify the compliance group", extra={"reason": _describe(error)})
             return False
         return True
 

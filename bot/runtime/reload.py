@@ -184,10 +184,11 @@ class RulesManager:
             await self.redis.publish(
                 self._channel, json.dumps({"version": version, "replica": self.replica_id})
             )
-        except REDIS_DOWN:
+        except REDIS_DOWN as error:
+            self.supervisor.report("rules-publish", error)
             log.error(
                 "could not publish the new rule set; other replicas keep theirs",
-                extra={"version": version, "stage": "rules"},
+                extra={"version": version},
             )
 
     async def _report(self) -> None:
