@@ -18,8 +18,11 @@ _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Co", "Cs", "Cn"})
 # They are not folded in the main view, where '@' must stay an '@' for e-mail addresses.
 _LEET = {"@": "a", "$": "s"}
 _LEET_TABLE = str.maketrans(_LEET)
-# Everything that is not a letter or digit, as str.isalnum() sees it (\w minus "_").
+# Everything that is not a letter or digit (\w minus "_"), and its complement: the compact view
+# and its map back must agree character for character. (str.isalnum() disagrees with \w on
+# combining marks such as the emoji variation selector in "❤️".)
 _NOT_ALNUM = regex.compile(r"[\W_]+")
+_ALNUM = regex.compile(r"[^\W_]")
 
 
 @functools.cache
@@ -144,7 +147,7 @@ class NormalizedText:
     def _compact_positions(self) -> tuple[int, ...]:
         if not self._compact_origin:
             translated = self.text.translate(_LEET_TABLE)
-            self._compact_origin = tuple(i for i, c in enumerate(translated) if c.isalnum())
+            self._compact_origin = tuple(m.start() for m in _ALNUM.finditer(translated))
         return self._compact_origin
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 import pytest
 
 from bot.engine.normalize import AliasTable, NormalizedText
+from bot.engine.screener import Screener
 
 
 @pytest.mark.parametrize(
@@ -46,3 +47,24 @@ def test_alias_span_maps_to_the_alias_in_the_original() -> None:
 def test_compact_view_drops_separators_and_reads_stand_ins() -> None:
     assert NormalizedText.build("W h a t s A p p").compact == "whatsapp"
     assert NormalizedText.build("wh@ts app").compact == "whatsapp"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we have a lot in common ❤️ may I have your WhatsApp?",  # U+FE0F after the heart
+        "\u034b+852 9123 4567 \ufeff>C梘微信",  # a combining mark first
+        "Jose\u0301 said let's move this to WhatsApp",  # é typed as two code points
+    ],
+)
+def test_compact_view_maps_back_when_marks_are_in_the_text(
+    fixture_screener: Screener, text: str
+) -> None:
+    norm = NormalizedText.build(text)
+    positions = norm._compact_positions()
+    assert len(positions) == len(norm.compact)
+    assert all(
+        norm.text.translate({64: "a", 36: "s"})[p] == c
+        for p, c in zip(positions, norm.compact, strict=True)
+    )
+    fixture_screener.screen(text)  # used to raise IndexError in the compact view
