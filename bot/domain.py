@@ -127,6 +127,7 @@ class Verdict:
     # What went wrong while screening (a regex timed out, name detection failed, the text was
     # cut): rule and pattern names only, never message text.
     errors: tuple[str, ...] = field(default=())
+    model_version: str = ""  # the intent model that judged it ("" when rules alone)
 
     @property
     def flagged(self) -> bool:
@@ -140,6 +141,7 @@ class Verdict:
             "severity": self.severity.label if self.severity is not None else None,
             "findings": [f.to_dict() for f in self.findings],
             "rules_version": self.rules_version,
+            "model_version": self.model_version,
         }
 
 

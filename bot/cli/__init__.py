@@ -1,4 +1,4 @@
-"""The command line: ``python -m bot screen | rules | eval | run | demo | ingest | audit``.
+"""The command line: ``python -m bot screen | rules | eval | train | run | demo | ingest | audit``.
 
 Each command lives in its own module with a ``register(subparsers)`` that adds its parser and
 sets ``handler=`` to a function taking the parsed arguments and returning the exit status.
@@ -12,10 +12,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.cli import audit, demo, evaluate, rules, run, screen
+from bot.cli import audit, demo, evaluate, rules, run, screen, train
 from bot.engine.rulebook.model import RulebookError
 
-COMMANDS = (screen, rules, evaluate, run, demo, audit)
+COMMANDS = (screen, rules, evaluate, train, run, demo, audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

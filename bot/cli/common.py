@@ -24,13 +24,18 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="rules directory (default: BOT_RULES_DIR or %(default)s)",
     )
     parser.add_argument("--no-ner", action="store_true", help="skip name detection (spaCy)")
+    parser.add_argument(
+        "--no-model", action="store_true", help="rules only: skip the intent model"
+    )
 
 
 def load_screener(args: argparse.Namespace) -> Screener:
     """Build the screener the command asked for; says on stderr when names are not detected."""
-    screener = Screener.from_directory(args.rules, ner=not args.no_ner)
+    screener = Screener.from_directory(args.rules, ner=not args.no_ner, intent=not args.no_model)
     if screener.names is None and not args.no_ner:
         print("note: name detection unavailable; screening without it", file=sys.stderr)
+    if screener.intent is None and not args.no_model and screener.policy.intent.model:
+        print(f"note: {screener.intent_status}", file=sys.stderr)
     return screener
 
 

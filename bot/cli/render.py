@@ -31,15 +31,25 @@ def render_verdict(text: str, verdict: Verdict, decision: Decision) -> str:
 
 
 def render_explanation(
-    text: str, explanation: Explanation, decision: Decision, ner_status: str
+    text: str, explanation: Explanation, decision: Decision, status: str
 ) -> str:
     """Everything a rule author needs to see why a message was (not) flagged."""
     verdict = explanation.verdict
     lines = [
         f"original:   {text!r}",
         f"normalised: {explanation.normalised!r}",
-        f"rules:      version {verdict.rules_version}; names: {ner_status}",
+        f"rules:      version {verdict.rules_version}; {status}",
     ]
+    if explanation.intent is not None:
+        lines.append(f"intent:     model {verdict.model_version}")
+        for category, score in explanation.intent.by_category.items():
+            phrases = ", ".join(
+                f"{explanation.normalised[p.start : p.end]!r} +{p.weight}" for p in score.phrases
+            )
+            lines.append(
+                f"  {category.value:<12} {score.score:.3f}"
+                + (f"  weighed most: {phrases}" if phrases else "")
+            )
     if verdict.findings:
         lines.append("findings:")
         lines += [

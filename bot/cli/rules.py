@@ -56,5 +56,6 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
     screener = load_screener(args)
     explanation = screener.explain(args.text)
     decision = decide(explanation.verdict, args.text, screener.policy)
-    print(render_explanation(args.text, explanation, decision, screener.ner_status))
+    status = f"names: {screener.ner_status}; {screener.intent_status}"
+    print(render_explanation(args.text, explanation, decision, status))
     return 0

@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.domain import Category, Finding, Verdict
+from bot.engine.intent.combine import combine
+from bot.engine.intent.model import IntentModel, IntentModelError, IntentScores
 from bot.engine.matcher.deadline import Deadline
 from bot.engine.matcher.hits import Evaluated
 from bot.engine.matcher.lexicon import Lexicon
 from bot.engine.names import NameFinder
+from bot.engine.normalize import NormalizedText
+from bot.engine.resources import models_dir
 from bot.engine.rulebook.loader import load_rulebook
 from bot.engine.rulebook.model import Policy, Rulebook
+from bot.engine.validators import WEAK_VALIDATORS
 
 MAX_MESSAGE_CHARS = 200_000  # DingTalk caps text at ~20 KB; anything larger is screened in part
 
@@ -49,6 +54,7 @@ class Explanation:
     evaluated: tuple[Evaluated, ...]
     names: tuple[NameSpanLike, ...]
     errors: tuple[str, ...]
+    intent: IntentScores | None = None
 
 
 class Screener:
@@ -59,24 +65,48 @@ class Screener:
         rulebook: Rulebook,
         names: NameFinderLike | None = None,
         lexicon: Lexicon | None = None,
+        intent: IntentModel | None = None,
+        intent_status: str = "",
     ) -> None:
-        """Compile ``rulebook``; ``names`` is optional (the screener works without NER)."""
+        """Compile ``rulebook``; names and the intent model are optional (rules work alone)."""
         self.rulebook = rulebook
         self.lexicon = lexicon or Lexicon(rulebook)
         self.names = names
+        self.intent = intent
         self.policy: Policy = rulebook.policy
         self.rules_version = rulebook.version
+        self.model_version = intent.version if intent is not None else ""
+        self.intent_status = intent_status or (
+            f"intent model {intent.version}" if intent is not None else "intent model off"
+        )
         self._rules = {rule.id: rule for rule in rulebook.rules}
 
     @classmethod
-    def from_directory(cls, rules_dir: Path, *, ner: bool = True) -> Screener:
-        """Load rules from ``rules_dir`` (raises RulebookError) and, if asked, the name finder."""
-        return cls(load_rulebook(rules_dir), NameFinder.load() if ner else None)
+    def from_directory(cls, rules_dir: Path, *, ner: bool = True, intent: bool = True) -> Screener:
+        """Load rules (raises RulebookError) and, if asked, the name finder and intent model.
+
+        A missing or broken model does not stop screening: the rules run alone and
+        :attr:`intent_status` says why.
+        """
+        rulebook = load_rulebook(rules_dir)
+        model, status = load_intent_model(rulebook.policy) if intent else (None, "")
+        return cls(
+            rulebook, NameFinder.load() if ner else None, intent=model, intent_status=status
+        )
 
     @property
     def ner_status(self) -> str:
         """Human-readable state of name detection."""
         return self.names.status if self.names is not None else "name detection off"
+
+    def with_rulebook(self, rulebook: Rulebook) -> Screener:
+        """A screener for a new rule book that keeps this one's name finder and model."""
+        if rulebook.policy.intent.model == self.policy.intent.model:
+            return Screener(
+                rulebook, self.names, intent=self.intent, intent_status=self.intent_status
+            )
+        model, status = load_intent_model(rulebook.policy)
+        return Screener(rulebook, self.names, intent=model, intent_status=status)
 
     def screen(self, text: str) -> Verdict:
         """Screen one message. CPU-bound and synchronous: async callers use a worker thread."""
@@ -98,6 +128,7 @@ class Screener:
         min_score = self.policy.min_score
         passed = [_to_finding(e) for e in evaluated if not e.dropped and e.score >= min_score]
         below = [_to_finding(e) for e in evaluated if e.dropped or e.score < min_score]
+        intent = self._intent(norm, text, passed, below, errors)
         names: tuple[NameSpanLike, ...] = ()
         if self.names is not None and passed and any(f.category is Category.PII for f in passed):
             # A name alone is not personal data; a name in the same message as an identifier,
@@ -112,8 +143,52 @@ class Screener:
             rules_version=self.rules_version,
             below_threshold=tuple(below),
             errors=tuple(errors),
+            model_version=self.model_version if intent is not None else "",
         )
-        return Explanation(norm.text, verdict, tuple(evaluated), names, tuple(errors))
+        return Explanation(norm.text, verdict, tuple(evaluated), names, tuple(errors), intent)
+
+    def _intent(
+        self,
+        norm: NormalizedText,
+        text: str,
+        passed: list[Finding],
+        below: list[Finding],
+        errors: list[str],
+    ) -> IntentScores | None:
+        """Score the message with the intent model and let policy combine it with the rules.
+
+        Updates ``passed`` and ``below`` in place; None when no model ran.
+        """
+        if self.intent is None:
+            return None
+        try:
+            scores = self.intent.score(norm.text)
+        except Exception as error:  # noqa: BLE001  (reported in the verdict; rules still count)
+            errors.append(f"intent model failed: {type(error).__name__}")
+            return None
+        if scores.truncated:
+            errors.append("message too long for the intent model: its end was not modelled")
+
+        def phrase_text(start: int, end: int) -> tuple[int, int, str]:
+            first, last = norm.to_original(start, end)
+            return first, last, text[first:last]
+
+        combined = combine(
+            passed,
+            scores,
+            self.policy.intent,
+            model_version=self.intent.version,
+            vetoable=self._vetoable,
+            phrase_text=phrase_text,
+        )
+        passed[:] = [*combined.kept, *combined.added]
+        below.extend(combined.vetoed)
+        return scores
+
+    def _vetoable(self, finding: Finding) -> bool:
+        """A checksum is proof: only findings of rules without a strong check may be vetoed."""
+        rule = self._rules.get(finding.rule_id)
+        return rule is not None and (rule.validate is None or rule.validate in WEAK_VALIDATORS)
 
     @staticmethod
     def _find_names(names: NameFinderLike, text: str, errors: list[str]) -> list[NameSpanLike]:
@@ -148,6 +223,18 @@ class Screener:
                 )
             )
         return out
+
+
+def load_intent_model(policy: Policy) -> tuple[IntentModel | None, str]:
+    """The model policy.yaml names, or None and why (missing, corrupt, switched off)."""
+    name = policy.intent.model
+    if not name:
+        return None, "intent model off (policy.yaml names none)"
+    try:
+        model = IntentModel.load(models_dir() / "intent", name)
+    except IntentModelError as error:
+        return None, f"intent model not loaded, screening with rules only: {error}"
+    return model, f"intent model {model.version}"
 
 
 def _to_finding(evaluated: Evaluated) -> Finding:

@@ -14,6 +14,7 @@ class Health:
         self.replica = replica
         self.started_at = time.time()
         self.rules_version = ""
+        self.model_version = ""  # the intent model screening with the rules ("" = rules only)
         self.stream_required = False
         self.stream_connected = False
         self.redis_configured = False
@@ -46,6 +47,7 @@ class Health:
         return {
             "replica": self.replica,
             "rules_version": self.rules_version,
+            "model_version": self.model_version,
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "stream_connected": self.stream_connected,
             "redis": (

@@ -74,13 +74,11 @@ class RulesManager:
 
     # -- loading ----------------------------------------------------------------------------
     def _load(self, directory: Path) -> Screener:
-        rulebook = load_rulebook(directory)
         if self._current is not None:
-            # Reuse the loaded name finder: reloading spaCy for a rule edit is wasteful.
-            return Screener(rulebook, self._current.screener.names)
-        if self.ner:
-            return Screener.from_directory(directory, ner=True)
-        return Screener(rulebook)
+            # Keep the loaded name finder and intent model: reloading spaCy for a rule edit is
+            # wasteful (the model is reloaded only when policy.yaml names another one).
+            return self._current.screener.with_rulebook(load_rulebook(directory))
+        return Screener.from_directory(directory, ner=self.ner)
 
     async def load_initial(self) -> RuleSet:
         """Load the rule directory at start-up; a broken set stops start-up (RulebookError)."""
@@ -128,12 +126,17 @@ class RulesManager:
         self._current = ruleset
         self.metrics.set_rules_version(ruleset.version)
         self.health.rules_version = ruleset.version
+        screener = ruleset.screener
+        self.health.model_version = screener.model_version
         if previous:
             self.metrics.rules_reloads.labels(outcome="applied").inc()
         log.info(
             "rule set running",
             extra={"version": ruleset.version, "reason": origin, "replica": self.replica_id},
         )
+        if screener.policy.intent.model and screener.intent is None:
+            # Screening goes on with rules only; operators must hear of it, once per swap.
+            log.error("intent model not loaded", extra={"reason": screener.intent_status})
         if self.redis is not None:
             self._spawn(self._report())
 

@@ -140,6 +140,38 @@ class NameRule:
 
 
 @dataclass(frozen=True, slots=True)
+class IntentRule:
+    """How the intent model's score for one category combines with the rules (policy.yaml).
+
+    ``flag_at``: the model alone flags the message at or above this score (None: never alone).
+    ``veto_below``: a rule finding of this category is dropped below this score, unless a
+    checksum proved it (None: never vetoed). Reported speech, warnings, questions and quoted
+    policy score low, which is what the veto is for.
+    """
+
+    category: Category
+    flag_at: float | None = None
+    veto_below: float | None = None
+    severity: Severity = Severity.MEDIUM
+    title: str = ""
+    message_zh: str = ""
+    message_en: str = ""
+
+    @property
+    def id(self) -> str:
+        """The pseudo-rule id of the model's own findings: ``intent-advice``, ``intent-pii``."""
+        return "intent-" + self.category.value.replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class IntentPolicy:
+    """Which intent model runs (a name under models/intent/; "" for none) and how it counts."""
+
+    model: str = ""
+    rules: dict[Category, IntentRule] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """What to do about findings: threshold, actions per category x severity, repeat offenders."""
 
@@ -149,6 +181,7 @@ class Policy:
     repeat_window_seconds: int
     repeat_action: Action
     names: NameRule = field(default_factory=NameRule)
+    intent: IntentPolicy = field(default_factory=IntentPolicy)
 
     def actions_for(self, category: Category, severity: Severity) -> tuple[Action, ...]:
         """Actions for one finding; ``log`` is implied for everything."""

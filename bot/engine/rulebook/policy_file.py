@@ -1,4 +1,4 @@
-"""Loads policy.yaml: the score threshold, actions per category and severity, repeat offenders."""
+"""Loads policy.yaml: threshold, actions per category and severity, repeat offenders, the model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.domain import Action, Category, Severity
 from bot.engine.rulebook.located import parse_yaml, read_source
-from bot.engine.rulebook.model import NameRule, Policy, Problem
+from bot.engine.rulebook.model import IntentPolicy, IntentRule, NameRule, Policy, Problem
 from bot.engine.rulebook.reader import RuleReader
 
 
@@ -27,7 +27,7 @@ def load_policy(path: Path, problems: list[Problem], digest: Any) -> Policy | No
         return None
     reader = RuleReader(path, doc, problems)
     data: dict[str, Any] = doc.data
-    unknown = set(data) - {"min_score", "actions", "repeat_offenders", "names"}
+    unknown = set(data) - {"min_score", "actions", "repeat_offenders", "names", "intent"}
     if unknown:
         reader.fail(f"unknown policy field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
     min_score = reader.number(data.get("min_score"), 0.5, 0.0, 1.0, "min_score")
@@ -36,9 +36,56 @@ def load_policy(path: Path, problems: list[Problem], digest: Any) -> Policy | No
         reader, reader.mapping(data.get("repeat_offenders"), "repeat_offenders")
     )
     names = _read_name_rule(reader, reader.mapping(data.get("names"), "names"))
+    intent = _read_intent(reader, reader.mapping(data.get("intent"), "intent"))
     if not reader.ok:
         return None
-    return Policy(min_score, actions, threshold, window * 60, repeat_action, names)
+    return Policy(min_score, actions, threshold, window * 60, repeat_action, names, intent)
+
+
+def _read_intent(reader: RuleReader, data: dict[str, Any]) -> IntentPolicy:
+    """``intent:`` the model's name, then per category ``flag_at``, ``veto_below``, wording."""
+    model = reader.text(data.get("model"), "intent", "model", required=False)
+    rules: dict[Category, IntentRule] = {}
+    for key, value in data.items():
+        if key == "model":
+            continue
+        try:
+            category = Category(key)
+        except ValueError:
+            reader.fail(f"unknown intent field {key!r} (model, or a category)", "intent", key)
+            continue
+        rules[category] = _read_intent_rule(reader, category, reader.mapping(value, "intent", key))
+    return IntentPolicy(model.strip(), rules)
+
+
+def _read_intent_rule(reader: RuleReader, category: Category, data: dict[str, Any]) -> IntentRule:
+    path = ("intent", category.value)
+    unknown = set(data) - {"flag_at", "veto_below", "severity", "title", "message"}
+    if unknown:
+        reader.fail(f"unknown intent field(s): {', '.join(sorted(unknown))}", *path)
+    severity = Severity.MEDIUM
+    try:
+        severity = Severity.parse(str(data.get("severity", "medium")))
+    except ValueError as error:
+        reader.fail(str(error), *path, "severity")
+
+    def threshold(name: str) -> float | None:
+        if data.get(name) is None:
+            return None
+        return reader.number(data.get(name), 0.5, 0.0, 1.0, *path, name)
+
+    message = reader.mapping(data.get("message"), *path, "message")
+    flag_at = threshold("flag_at")
+    title = reader.text(data.get("title"), *path, "title", required=flag_at is not None)
+    return IntentRule(
+        category=category,
+        flag_at=flag_at,
+        veto_below=threshold("veto_below"),
+        severity=severity,
+        title=title,
+        message_zh=reader.text(message.get("zh"), *path, "message", "zh", required=False),
+        message_en=reader.text(message.get("en"), *path, "message", "en", required=False),
+    )
 
 
 def _read_actions(

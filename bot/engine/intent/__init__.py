@@ -1,0 +1,1 @@
+"""The intent model: what a message does (recommends, promises, moves off channel), learnt."""
