@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 
 from bot.domain import Category
 from bot.engine.intent.features import HASH_SIZE, extract
@@ -48,12 +47,14 @@ class Fitted:
     bias: npt.NDArray[np.float32]
 
 
-def design(texts: Sequence[str], normalise: Callable[[str], str]) -> sparse.csr_matrix:
+def design(texts: Sequence[str], normalise: Callable[[str], str]) -> Any:
     """One row per message: its first window's features, valued 1/sqrt(count) (as at run time).
 
     Training messages are chat-sized; a long one is represented by its first window, since its
     label may come from any sentence and the others would teach noise.
     """
+    from scipy import sparse  # noqa: PLC0415  (heavy, training only; the bot never loads it)
+
     indptr: list[int] = [0]
     indices: list[int] = []
     values: list[float] = []
@@ -77,6 +78,8 @@ def fit(
     settings: FitSettings,
 ) -> Fitted:
     """Fit one logistic regression per category over the team's messages and ordinary chat."""
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415  (training only)
+
     texts = [r.text for r in team] + list(ordinary)
     matrix = design(texts, normalise)
     weights = np.zeros((HASH_SIZE, len(labels)), dtype=np.float32)
