@@ -45,6 +45,8 @@ ROUNDS = 3  # passes over the corpus; the best one is reported (see measure)
 TARGET_PLAIN = 10_000  # msgs/s, one core, no NER
 TARGET_NER = 400  # msgs/s with NER
 TARGET_NER_P99_MS = 10.0
+TARGET_FULL = 500  # msgs/s with the intent model on every message (issue 8)
+TARGET_FULL_P99_MS = 30.0
 
 
 # -- helpers shared with bench_presidio.py --------------------------------------------------------
@@ -272,7 +274,7 @@ def job_plain(rules_dir: str, n: int, seed: int, profile: bool) -> dict[str, Any
     messages = _corpus(n, seed)
     texts = [m.text for m in messages]
     started = time.perf_counter()
-    screener = Screener.from_directory(Path(rules_dir), ner=False)
+    screener = Screener.from_directory(Path(rules_dir), ner=False, intent=False)
     load_s = time.perf_counter() - started
     result = measure(screener.screen, texts)
     result.update(pinned=pinned, load_s=load_s, rss_mb=peak_rss_mb())
@@ -383,12 +385,12 @@ def job_scaled(rules_dir: str, n: int, seed: int, factor: int) -> dict[str, Any]
         target = Path(tmp) / "rules"
         before, after = expand_rules(Path(rules_dir), target, factor)
         started = time.perf_counter()
-        grown = Screener.from_directory(target, ner=False)
+        grown = Screener.from_directory(target, ner=False, intent=False)
         load_s = time.perf_counter() - started
     for text in texts[:WARMUP]:
         grown.screen(text)
     rss = peak_rss_mb()
-    original = Screener.from_directory(Path(rules_dir), ner=False)
+    original = Screener.from_directory(Path(rules_dir), ner=False, intent=False)
     passes: dict[str, list[dict[str, Any]]] = {"grown": [], "original": []}
     for text in texts[:WARMUP]:
         original.screen(text)
@@ -465,6 +467,20 @@ def job_ner(rules_dir: str, n: int, seed: int, mode: str) -> dict[str, Any]:
     return result
 
 
+def job_full(rules_dir: str, n: int, seed: int, ner: bool) -> dict[str, Any]:
+    """The screener as the bot runs it: rules, the intent model on every message, names."""
+    pinned = pin_one_core()
+    texts = [m.text for m in _corpus(n, seed)]
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    screener = Screener.from_directory(Path(rules_dir), ner=ner)
+    load_s = time.perf_counter() - started
+    result = measure(screener.screen, texts, warmup=min(WARMUP, 200))
+    result.update(pinned=pinned, load_s=load_s, rss_mb=peak_rss_mb(), rss_before_mb=rss_before)
+    result["status"] = f"{screener.intent_status}; names: {screener.ner_status}"
+    return result
+
+
 # -- report ---------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every configuration and print the figures."""
@@ -530,6 +546,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{scaled['grown']['msgs_per_s'] / naive10['msgs_per_s']:.1f} "
         f"(the screener normalises and runs every rule; the naive regex only finds terms)"
     )
+
+    for number, ner, title in (
+        ("4a", False, "rules + intent model on every message"),
+        ("4b", True, "the whole pipeline: rules + intent model + names (as the bot runs)"),
+    ):
+        if ner and args.skip_ner:
+            continue
+        result = run_isolated(job_full, rules, args.ner_messages, args.seed, ner)
+        print(f"\n{number}. {title} ({result['status']}; loaded in {result['load_s']:.2f} s)")
+        print(f"   {fmt_speed(result)}; RSS {result['rss_mb']:.0f} MB")
+        ok = result["msgs_per_s"] >= TARGET_FULL and result["p99_us"] <= TARGET_FULL_P99_MS * 1e3
+        target = f">= {TARGET_FULL} msgs/s and p99 <= {TARGET_FULL_P99_MS:.0f} ms"
+        print(f"   target {target}: {'PASS' if ok else 'MISS'}")
 
     if args.skip_ner:
         return 0

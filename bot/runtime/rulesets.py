@@ -35,11 +35,21 @@ class RuleSet:
             )
             for rule in screener.rulebook.rules
         }
-        # The client-name pseudo-rule has no rule file; policy.yaml gives its wording.
+        # The client-name and intent-model pseudo-rules have no rule file; policy.yaml gives
+        # their wording.
         names = screener.policy.names
         notes[names.id] = RuleNote(
             names.id, names.title, Category.PII, names.severity, names.message_zh, names.message_en
         )
+        for intent in screener.policy.intent.rules.values():
+            notes[intent.id] = RuleNote(
+                intent.id,
+                intent.title or intent.id,
+                intent.category,
+                intent.severity,
+                intent.message_zh,
+                intent.message_en,
+            )
         return cls(screener, notes)
 
     def note(self, rule_id: str, fallback: RuleNote) -> RuleNote:
