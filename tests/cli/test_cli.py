@@ -100,3 +100,21 @@ def test_python_dash_m_bot_entry_point_reads_stdin() -> None:
         timeout=60,
     )
     assert json.loads(result.stdout)["categories"] == ["advice"]
+
+
+def test_explain_shows_the_intent_model_and_what_weighed_most(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["rules", "explain", "load the boat on 0700 before results", "--no-ner"]) == 0
+    out = capsys.readouterr().out
+    assert "intent:     model intent-linear@" in out
+    assert "  advice " in out
+    assert "  reported " in out
+    assert "weighed most:" in out
+
+
+def test_screening_without_the_model_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "explain", "hello", "--no-ner", "--no-model"]) == 0
+    out = capsys.readouterr().out
+    assert "intent model off" in out
+    assert "intent:     model" not in out

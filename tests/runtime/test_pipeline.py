@@ -119,8 +119,9 @@ def message(n: int, text: str, sender: str = "staff1") -> Message:
 async def test_pii_message_is_recorded_then_warned_and_escalated(rig: Rig) -> None:
     await rig.run(message(1, HKID_TEXT))
     (recorded,) = rig.archive.messages
-    _, _, decision, case_id = recorded
+    _, verdict, decision, case_id = recorded
     assert decision.actions == (Action.LOG, Action.WARN, Action.REDACT, Action.ESCALATE)
+    assert verdict.model_version.startswith("intent-linear@")  # every record says which model
     (warning,) = rig.notifier.warnings
     assert warning.redacted == "客戶身份證號碼 K765***(*)，麻煩幫手開戶"
     assert warning.rules[0].message_en.startswith("Do not post Hong Kong identity")
