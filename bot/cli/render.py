@@ -42,12 +42,12 @@ def render_explanation(
     ]
     if explanation.intent is not None:
         lines.append(f"intent:     model {verdict.model_version}")
-        for category, score in explanation.intent.by_category.items():
+        for label, score in explanation.intent.by_label.items():
             phrases = ", ".join(
                 f"{explanation.normalised[p.start : p.end]!r} +{p.weight}" for p in score.phrases
             )
             lines.append(
-                f"  {category.value:<12} {score.score:.3f}"
+                f"  {label:<12} {score.score:.3f}"
                 + (f"  weighed most: {phrases}" if phrases else "")
             )
     if verdict.findings:

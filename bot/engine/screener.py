@@ -186,9 +186,15 @@ class Screener:
         return scores
 
     def _vetoable(self, finding: Finding) -> bool:
-        """A checksum is proof: only findings of rules without a strong check may be vetoed."""
+        """Whether the model may drop this rule finding.
+
+        Never when a checksum proved it, and never when the term was spelt apart or disguised
+        ("W h a t s A p p"): the model reads words, and disguise is itself a sign of intent.
+        """
         rule = self._rules.get(finding.rule_id)
-        return rule is not None and (rule.validate is None or rule.validate in WEAK_VALIDATORS)
+        if rule is None or (rule.validate is not None and rule.validate not in WEAK_VALIDATORS):
+            return False
+        return "spelt apart as" not in finding.why  # bot.engine.matcher.lexicon's compact hits
 
     @staticmethod
     def _find_names(names: NameFinderLike, text: str, errors: list[str]) -> list[NameSpanLike]:

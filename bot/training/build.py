@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.intent.features import FEATURE_VERSION
+from bot.engine.intent.model import LABELS as MODEL_LABELS
 from bot.engine.intent.model import IntentModel, IntentModelError, save_weights
 from bot.engine.matcher.lexicon import Lexicon
 from bot.engine.rulebook.loader import load_rulebook
 from bot.engine.rulebook.model import Rulebook
 from bot.engine.screener import Screener
 from bot.training.data import (
-    LABELS,
     Labelled,
     OrdinaryParts,
     content_hash,
@@ -96,7 +96,7 @@ def train(plan: Plan, say: Callable[[str], None] = print) -> Outcome:
         "ordinary_measure": len(ordinary_measure),
     }
     say(f"data: {counts}")
-    fitted = fit(train_set, ordinary_train, normalise, LABELS, plan.settings)
+    fitted = fit(train_set, ordinary_train, normalise, MODEL_LABELS, plan.settings)
     files = sorted(plan.data_dir.glob("*.jsonl"))
     meta = {
         "data_sha256": content_hash(files),
@@ -180,7 +180,7 @@ def write_model(directory: Path, name: str, fitted: Fitted, meta: dict[str, Any]
     description = {
         "name": name,
         "kind": "linear over hashed unit n-grams (bot.engine.intent.features)",
-        "labels": [c.value for c in fitted.labels],
+        "labels": list(fitted.labels),
         "feature_version": FEATURE_VERSION,
         "sha256": digest,
         **meta,

@@ -1,4 +1,10 @@
-"""Fitting the linear intent model: hashed features, one logistic regression per category.
+"""Fitting the linear intent model: hashed features, one NB-weighted logistic regression each.
+
+Each category's logistic regression sees the features scaled by their naive-Bayes log-count
+ratio (how much more often a feature occurs in that category's messages than elsewhere): with
+ten thousand messages in five languages this generalises better than plain logistic
+regression (measured in bench/bench_intent.py). The product of ratio and coefficient is again
+one weight per feature, so the run-time model stays a plain linear model.
 
 Deterministic: the same data and settings give the same weights (liblinear with a fixed seed,
 data in file order), so `python -m bot train` rebuilds the shipped model bit for bit.
@@ -16,7 +22,8 @@ import numpy.typing as npt
 
 from bot.domain import Category
 from bot.engine.intent.features import HASH_SIZE, extract
-from bot.training.data import Labelled
+from bot.engine.intent.model import REPORTED
+from bot.training.data import REPORTED_INTENTS, Labelled
 
 SEED = 20261201
 
@@ -25,9 +32,10 @@ SEED = 20261201
 class FitSettings:
     """What the fit may vary; recorded in the model's description."""
 
-    c: float = 4.0  # inverse regularisation strength
-    ordinary_weight: float = 0.3  # weight of one ordinary-chat negative against one team message
+    c: float = 16.0  # inverse regularisation strength
+    ordinary_weight: float = 1.0  # weight of one ordinary-chat negative against one team message
     positive_weight: float = 2.0  # misses cost fines; false alarms cost minutes
+    smoothing: float = 0.5  # added to feature counts in the naive-Bayes ratio
 
     def to_dict(self) -> dict[str, float]:
         """For the model description."""
@@ -35,6 +43,7 @@ class FitSettings:
             "c": self.c,
             "ordinary_weight": self.ordinary_weight,
             "positive_weight": self.positive_weight,
+            "smoothing": self.smoothing,
         }
 
 
@@ -42,7 +51,7 @@ class FitSettings:
 class Fitted:
     """Weights for every category, in the runtime model's layout."""
 
-    labels: tuple[Category, ...]
+    labels: tuple[str, ...]
     weights: npt.NDArray[np.float32]  # (HASH_SIZE, len(labels))
     bias: npt.NDArray[np.float32]
 
@@ -74,30 +83,63 @@ def fit(
     team: Sequence[Labelled],
     ordinary: Sequence[str],
     normalise: Callable[[str], str],
-    labels: Sequence[Category],
+    labels: Sequence[str],
     settings: FitSettings,
 ) -> Fitted:
-    """Fit one logistic regression per category over the team's messages and ordinary chat."""
+    """Fit one logistic regression per label over the team's messages and ordinary chat.
+
+    A category's label comes from ``labels`` of the record; ``reported`` from its intent
+    (report, warn, policy, question). Ordinary chat has no intents, so it is left out of the
+    ``reported`` fit rather than taught as "not reported".
+    """
+    from scipy import sparse  # noqa: PLC0415  (training only)
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415  (training only)
 
     texts = [r.text for r in team] + list(ordinary)
     matrix = design(texts, normalise)
+    present = (matrix > 0).astype(np.float64)
     weights = np.zeros((HASH_SIZE, len(labels)), dtype=np.float32)
     bias = np.zeros(len(labels), dtype=np.float32)
-    for column, category in enumerate(labels):
-        target = np.array([r.has(category) for r in team] + [False] * len(ordinary))
-        if target.all() or not target.any():
+    for column, label in enumerate(labels):
+        target, sample = _targets(team, len(ordinary), label, settings)
+        used = sample > 0
+        if target[used].all() or not target[used].any():
             # Nothing to tell apart (no example of one side): the model never flags it.
             bias[column] = np.float32(-20.0)
             continue
-        sample = np.array(
-            [settings.positive_weight if r.has(category) else 1.0 for r in team]
-            + [settings.ordinary_weight] * len(ordinary)
-        )
+        ratio = _nb_ratio(present[used], target[used], settings.smoothing)
         model = LogisticRegression(
-            C=settings.c, solver="liblinear", random_state=SEED, max_iter=1000
+            C=settings.c, solver="liblinear", random_state=SEED, max_iter=2000
         )
-        model.fit(matrix, target, sample_weight=sample)
-        weights[:, column] = model.coef_[0].astype(np.float32)
+        model.fit(matrix[used] @ sparse.diags(ratio), target[used], sample_weight=sample[used])
+        weights[:, column] = (model.coef_[0] * ratio).astype(np.float32)
         bias[column] = np.float32(model.intercept_[0])
     return Fitted(tuple(labels), weights, bias)
+
+
+def _targets(
+    team: Sequence[Labelled], ordinary: int, label: str, settings: FitSettings
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """(target, sample weight) for one label over team messages then ordinary chat."""
+    if label == REPORTED:
+        team_target = [r.intent in REPORTED_INTENTS for r in team]
+        ordinary_weight = 0.0
+    else:
+        category = Category(label)
+        team_target = [r.has(category) for r in team]
+        ordinary_weight = settings.ordinary_weight
+    target = np.array(team_target + [False] * ordinary)
+    sample = np.array(
+        [settings.positive_weight if t else 1.0 for t in team_target]
+        + [ordinary_weight] * ordinary
+    )
+    return target, sample
+
+
+def _nb_ratio(present: Any, target: npt.NDArray[np.bool_], smoothing: float) -> Any:
+    """log(P(feature | category) / P(feature | not category)), smoothed; 0 for unseen features."""
+    inside = smoothing + np.asarray(present[target].sum(axis=0)).ravel()
+    outside = smoothing + np.asarray(present[~target].sum(axis=0)).ravel()
+    ratio = np.log((inside / inside.sum()) / (outside / outside.sum()))
+    seen = np.asarray(present.sum(axis=0)).ravel() > 0
+    return np.where(seen, ratio, 0.0)

@@ -18,8 +18,8 @@ NAME = "intent-test"
 INTENT_POLICY = f"""
 intent:
   model: {NAME}
-  advice: {{flag_at: 0.5, veto_below: 0.02, title: Advice or a promise}}
-  off_channel: {{flag_at: 0.5, veto_below: 0.02, title: Leaving the recorded channel}}
+  advice: {{flag_at: 0.5, veto_when_reported: 0.9, title: Advice or a promise}}
+  off_channel: {{flag_at: 0.5, veto_when_reported: 0.9, title: Leaving the recorded channel}}
 """
 
 

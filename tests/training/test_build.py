@@ -27,7 +27,7 @@ def test_training_is_deterministic_to_the_byte(trained_dir: Path, tmp_path: Path
 
 def test_the_description_says_what_the_model_was_built_from(trained_dir: Path) -> None:
     meta = json.loads((trained_dir / f"{NAME}.json").read_text())
-    assert meta["labels"] == ["advice", "off_channel", "pii"]
+    assert meta["labels"] == ["advice", "pii", "off_channel", "reported"]
     assert len(meta["data_sha256"]) == 64
     assert meta["data_files"] == ["fixture.jsonl"]
     assert meta["metrics"]["test"]["messages"] == 4

@@ -2,7 +2,8 @@
 
 Rules stay the authority on identifiers (a checksum is proof, never vetoed) and are
 high-precision seeds; the model adds recall where no rule fired (``flag_at``) and drops a rule
-hit whose message does something else: reports, warns, quotes policy, asks (``veto_below``).
+hit whose message does something else: reports, warns, quotes policy, asks
+(``veto_when_reported``).
 """
 
 from __future__ import annotations
@@ -47,26 +48,41 @@ def combine(
     vetoed: list[Finding] = []
     for finding in findings:
         rule = policy.rules.get(finding.category)
-        score = scores.by_category.get(finding.category)
+        score = scores.get(finding.category)
         if rule is None or score is None:
             kept.append(finding)
             continue
-        said = f"intent model {model_version}: {finding.category.value} {score.score:.2f}"
-        if rule.veto_below is not None and score.score < rule.veto_below and vetoable(finding):
-            reason = f"{said} < veto_below {rule.veto_below} (the message does something else)"
+        said = (
+            f"intent model {model_version}: {finding.category.value} {score.score:.2f}, "
+            f"reported {scores.reported:.2f}"
+        )
+        if _vetoes(rule, score.score, scores.reported) and vetoable(finding):
+            reason = (
+                f"{said} >= veto_when_reported {rule.veto_when_reported}: the message reports, "
+                "warns, quotes policy or asks"
+            )
             vetoed.append(dataclasses.replace(finding, score=0.0, why=f"{finding.why}; {reason}"))
         else:
             kept.append(dataclasses.replace(finding, why=f"{finding.why}; {said}"))
     flagged = {f.category for f in kept}
-    added = [
-        _model_finding(rule, scores.by_category[category], model_version, phrase_text)
-        for category, rule in policy.rules.items()
-        if category not in flagged
-        and rule.flag_at is not None
-        and category in scores.by_category
-        and scores.by_category[category].score >= rule.flag_at
-    ]
+    added = []
+    for category, rule in policy.rules.items():
+        score = scores.get(category)
+        if (
+            category not in flagged
+            and score is not None
+            and rule.flag_at is not None
+            and score.score >= rule.flag_at
+        ):
+            added.append(_model_finding(rule, score, model_version, phrase_text))
     return Combined(kept, vetoed, added)
+
+
+def _vetoes(rule: IntentRule, score: float, reported: float) -> bool:
+    """Whether the model drops a rule hit: sure it is reported speech, and not itself alarmed."""
+    if rule.veto_when_reported is None or reported < rule.veto_when_reported:
+        return False
+    return rule.flag_at is None or score < rule.flag_at
 
 
 def _model_finding(

@@ -2,8 +2,10 @@
 
 A "unit" is one Han character, one Latin word, one number, or one symbol or emoji. Unit 1-3
 grams give character n-grams for Chinese (which has no spaces) and word n-grams for English,
-in one scheme for code-mixed text; letter 3-grams inside Latin words add robustness to
-misspellings ("whatsap", "telegrm"). Digits are one shape ("0") so no phone number or price is
+in one scheme for code-mixed text; skip-grams (a unit, any unit, a unit) catch phrases with a
+word in between ("load *the* boat", "加*我*微信"); the first and last unit of a message mark
+openings and sign-offs; letter 3-grams inside Latin words add robustness to misspellings
+("whatsap", "telegrm"). Digits are one shape ("0") so no phone number or price is
 learnt by heart. Every feature remembers the units it came from, so the model can say which
 phrases weighed most.
 
@@ -23,7 +25,8 @@ HASH_SIZE = 1 << HASH_BITS
 WINDOW_UNITS = 96  # about a long chat message; longer text is scored window by window
 WINDOW_STRIDE = 64  # windows overlap, so a phrase across a cut is still seen whole
 MAX_WINDOWS = 4096  # a 1 MB paste at most; beyond that the tail is not modelled (said in why)
-FEATURE_VERSION = "units-1.3+sub3+h20"  # part of the model version: features and weights agree
+# Part of the model version: features and weights must agree.
+FEATURE_VERSION = "units-1.3+skip+ends+sub3+h20"
 
 _UNIT = regex.compile(r"\p{Han}|[\p{L}\p{M}]+|\p{N}+(?:[.,:/]\p{N}+)*|[^\s\p{L}\p{M}\p{N}]")
 _LATIN = regex.compile(r"[a-z]{4,}")
@@ -74,10 +77,14 @@ def _window_features(units: list[_Unit]) -> Window:
             add(f"2:{words[i]} {words[i + 1]}", unit.start, units[i + 1].end)
         if i + 2 < len(units):
             add(f"3:{words[i]} {words[i + 1]} {words[i + 2]}", unit.start, units[i + 2].end)
+            add(f"s:{words[i]} _ {words[i + 2]}", unit.start, units[i + 2].end)
         if _LATIN.fullmatch(unit.text):
             padded = f"<{unit.text}>"
             for j in range(len(padded) - 2):
                 add(f"c:{padded[j : j + 3]}", unit.start, unit.end)
+    if units:
+        add(f"first:{words[0]}", units[0].start, units[0].end)
+        add(f"last:{words[-1]}", units[-1].start, units[-1].end)
     return Window(tuple(found), tuple(found.values()))
 
 

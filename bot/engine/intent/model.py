@@ -1,10 +1,11 @@
 """The intent model at run time: a checked model file, and scores with the phrases behind them.
 
 A linear model over hashed unit n-grams (bot.engine.intent.features), one weight column per
-category. Its file is two parts: ``<name>.npz`` (the weights) and ``<name>.json`` (what it is:
-labels, feature version, the npz's SHA-256, training data hash, metrics). The hash is checked
-at load, so a corrupt or swapped file is refused with one clear line, and the screener then
-screens with rules only and says so.
+label: the three categories, and ``reported`` (the message reports, warns, quotes policy or
+asks: what makes a rule hit in it a false alarm). Its file is two parts: ``<name>.npz`` (the
+weights) and ``<name>.json`` (what it is: labels, feature version, the npz's SHA-256, training
+data hash, metrics). The hash is checked at load, so a corrupt or swapped file is refused with
+one clear line, and the screener then screens with rules only and says so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from bot.domain import Category
 from bot.engine.intent.features import FEATURE_VERSION, HASH_SIZE, Window, extract
 
 TOP_PHRASES = 3  # phrases named in a finding's explanation
+REPORTED = "reported"  # the label of "this message reports, warns, quotes policy or asks"
+LABELS = (*(c.value for c in Category), REPORTED)
 
 
 class IntentModelError(Exception):
@@ -40,23 +43,33 @@ class Phrase:
 
 @dataclass(frozen=True, slots=True)
 class IntentScore:
-    """The model's view of one category on one message."""
+    """The model's view of one label on one message."""
 
-    category: Category
+    label: str  # a category's value, or REPORTED
     score: float  # probability-like, 0..1: the strongest window
     phrases: tuple[Phrase, ...]  # what weighed most in that window, strongest first
 
 
 @dataclass(frozen=True, slots=True)
 class IntentScores:
-    """Every category's score on one message."""
+    """Every label's score on one message."""
 
-    by_category: dict[Category, IntentScore]
+    by_label: dict[str, IntentScore]
     truncated: bool  # the message was too long to model to its end
+
+    def get(self, category: Category) -> IntentScore | None:
+        """The score of ``category``, if the model judges it."""
+        return self.by_label.get(category.value)
 
     def score(self, category: Category) -> float:
         """The score of ``category`` (0 when the model does not judge it)."""
-        found = self.by_category.get(category)
+        found = self.get(category)
+        return found.score if found is not None else 0.0
+
+    @property
+    def reported(self) -> float:
+        """How sure the model is that the message reports, warns, quotes policy or asks."""
+        found = self.by_label.get(REPORTED)
         return found.score if found is not None else 0.0
 
 
@@ -66,7 +79,7 @@ class IntentModel:
     def __init__(
         self,
         name: str,
-        labels: tuple[Category, ...],
+        labels: tuple[str, ...],
         weights: npt.NDArray[np.float32],
         bias: npt.NDArray[np.float32],
         meta: dict[str, Any],
@@ -107,12 +120,14 @@ class IntentModel:
                 f"{meta_path} was built for features {meta.get('feature_version')!r}; "
                 f"this code extracts {FEATURE_VERSION!r}: retrain with `python -m bot train`"
             )
-        labels = tuple(Category(label) for label in meta["labels"])
+        labels = tuple(str(label) for label in meta["labels"])
+        if not set(labels) <= set(LABELS):
+            raise IntentModelError(f"{meta_path} names unknown labels: {', '.join(labels)}")
         weights, bias = _read_weights(weights_path, len(labels))
         return cls(name, labels, weights, bias, meta)
 
     def score(self, normalised: str) -> IntentScores:
-        """Score every category on ``normalised`` text (bot.engine.normalize), window by window."""
+        """Score every label on ``normalised`` text (bot.engine.normalize), window by window."""
         extraction = extract(normalised)
         best: list[tuple[float, Window | None]] = [(-math.inf, None)] * len(self.labels)
         for window in extraction.windows:
@@ -121,10 +136,10 @@ class IntentModel:
                 if logit > best[column][0]:
                     best[column] = (float(logit), window)
         scores = {}
-        for column, category in enumerate(self.labels):
+        for column, label in enumerate(self.labels):
             logit, strongest = best[column]
             phrases = self._phrases(strongest, column) if strongest is not None else ()
-            scores[category] = IntentScore(category, _sigmoid(logit), phrases)
+            scores[label] = IntentScore(label, _sigmoid(logit), phrases)
         return IntentScores(scores, extraction.truncated)
 
     def _logits(self, window: Window) -> npt.NDArray[np.float32]:

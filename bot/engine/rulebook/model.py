@@ -144,14 +144,14 @@ class IntentRule:
     """How the intent model's score for one category combines with the rules (policy.yaml).
 
     ``flag_at``: the model alone flags the message at or above this score (None: never alone).
-    ``veto_below``: a rule finding of this category is dropped below this score, unless a
-    checksum proved it (None: never vetoed). Reported speech, warnings, questions and quoted
-    policy score low, which is what the veto is for.
+    ``veto_when_reported``: a rule finding of this category is dropped when the model is at
+    least this sure that the message reports, warns, quotes policy or asks, and scores the
+    category itself under ``flag_at``; never one a checksum proved (None: never vetoed).
     """
 
     category: Category
     flag_at: float | None = None
-    veto_below: float | None = None
+    veto_when_reported: float | None = None
     severity: Severity = Severity.MEDIUM
     title: str = ""
     message_zh: str = ""

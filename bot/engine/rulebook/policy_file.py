@@ -43,7 +43,7 @@ def load_policy(path: Path, problems: list[Problem], digest: Any) -> Policy | No
 
 
 def _read_intent(reader: RuleReader, data: dict[str, Any]) -> IntentPolicy:
-    """``intent:`` the model's name, then per category ``flag_at``, ``veto_below``, wording."""
+    """``intent:`` the model's name; per category ``flag_at``, ``veto_when_reported``, wording."""
     model = reader.text(data.get("model"), "intent", "model", required=False)
     rules: dict[Category, IntentRule] = {}
     for key, value in data.items():
@@ -60,7 +60,7 @@ def _read_intent(reader: RuleReader, data: dict[str, Any]) -> IntentPolicy:
 
 def _read_intent_rule(reader: RuleReader, category: Category, data: dict[str, Any]) -> IntentRule:
     path = ("intent", category.value)
-    unknown = set(data) - {"flag_at", "veto_below", "severity", "title", "message"}
+    unknown = set(data) - {"flag_at", "veto_when_reported", "severity", "title", "message"}
     if unknown:
         reader.fail(f"unknown intent field(s): {', '.join(sorted(unknown))}", *path)
     severity = Severity.MEDIUM
@@ -80,7 +80,7 @@ def _read_intent_rule(reader: RuleReader, category: Category, data: dict[str, An
     return IntentRule(
         category=category,
         flag_at=flag_at,
-        veto_below=threshold("veto_below"),
+        veto_when_reported=threshold("veto_when_reported"),
         severity=severity,
         title=title,
         message_zh=reader.text(message.get("zh"), *path, "message", "zh", required=False),

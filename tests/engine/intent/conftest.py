@@ -10,29 +10,28 @@ import numpy as np
 
 from bot.domain import Category
 from bot.engine.intent import features
-from bot.engine.intent.model import save_weights
-
-LABELS = (Category.ADVICE, Category.OFF_CHANNEL, Category.PII)
+from bot.engine.intent.model import LABELS, save_weights
 
 
 def make_model(
     directory: Path,
-    weights: Mapping[Category, Mapping[str, float]],
+    weights: Mapping[Category | str, Mapping[str, float]],
     *,
     bias: float = -3.0,
     name: str = "hand",
 ) -> Path:
     """Write a model whose only non-zero weights are on the named features (e.g. "1:double")."""
     matrix = np.zeros((features.HASH_SIZE, len(LABELS)), dtype=np.float32)
-    for column, category in enumerate(LABELS):
-        for feature, weight in weights.get(category, {}).items():
+    named = {getattr(k, "value", k): v for k, v in weights.items()}
+    for column, label in enumerate(LABELS):
+        for feature, weight in named.get(label, {}).items():
             matrix[features._hash(feature), column] = weight
     digest = save_weights(
         directory / f"{name}.npz", matrix, np.full(len(LABELS), bias, np.float32)
     )
     meta = {
         "name": name,
-        "labels": [c.value for c in LABELS],
+        "labels": list(LABELS),
         "feature_version": features.FEATURE_VERSION,
         "sha256": digest,
     }

@@ -17,23 +17,23 @@ from tests.conftest import FIXTURE_RULES
 from tests.engine.intent.conftest import make_model
 
 WEIGHTS = {
-    Category.ADVICE: {
-        "1:double": 40.0,
-        "1:guaranteed": -60.0,
-        "2:load the": 20.0,
-        "3:load the boat": 40.0,
-    },
-    Category.OFF_CHANNEL: {"1:discord": 60.0, "1:fined": -60.0, "1:weixin": 0.0},
-    Category.PII: {"1:hotline": -60.0},
+    Category.ADVICE: {"1:double": 40.0, "2:load the": 20.0, "3:load the boat": 40.0},
+    Category.OFF_CHANNEL: {"1:discord": 60.0},
+    "reported": {"1:fined": 60.0, "1:news": 30.0},
 }
 POLICY = IntentPolicy(
     "hand",
     {
         Category.ADVICE: IntentRule(
-            Category.ADVICE, flag_at=0.9, veto_below=0.05, severity=Severity.HIGH, title="Advice"
+            Category.ADVICE,
+            flag_at=0.9,
+            veto_when_reported=0.9,
+            severity=Severity.HIGH,
+            title="Advice",
         ),
-        Category.OFF_CHANNEL: IntentRule(Category.OFF_CHANNEL, flag_at=0.9, veto_below=0.05),
-        Category.PII: IntentRule(Category.PII, veto_below=0.05),
+        Category.OFF_CHANNEL: IntentRule(
+            Category.OFF_CHANNEL, flag_at=0.9, veto_when_reported=0.9
+        ),
     },
 )
 
@@ -77,23 +77,37 @@ def test_a_rule_hit_in_reported_speech_is_vetoed_and_kept_for_explain(
     verdict = screener.screen(text)
     assert Category.OFF_CHANNEL not in verdict.categories
     (vetoed,) = [f for f in verdict.below_threshold if f.rule_id == "move-to-wechat"]
-    assert "< veto_below 0.05" in vetoed.why
+    assert ">= veto_when_reported 0.9: the message reports, warns, quotes policy or asks" in (
+        vetoed.why
+    )
 
 
 def test_a_rule_hit_the_model_agrees_with_carries_its_score(screener: Screener) -> None:
     verdict = screener.screen("加我vx, discord too")
     (finding,) = [f for f in verdict.findings if f.rule_id == "move-to-wechat"]
     assert "intent model hand@" in finding.why
+    assert "reported 0.0" in finding.why
 
 
-def test_a_checksum_is_never_vetoed(screener: Screener) -> None:
-    verdict = screener.screen("hotline HKID A123456(3)")
+def test_no_veto_when_the_model_itself_is_alarmed(screener: Screener) -> None:
+    # Reported, but the model also scores off_channel high: a report that still moves the talk.
+    verdict = screener.screen("news: fined, but 加我vx or discord anyway")
+    assert Category.OFF_CHANNEL in verdict.categories
+
+
+def test_a_disguised_term_is_never_vetoed(screener: Screener) -> None:
+    verdict = screener.screen("news: fined, w e c h a t me")
+    assert Category.OFF_CHANNEL in verdict.categories
+
+
+def test_a_checksum_is_never_vetoed(rulebook: Rulebook, tmp_path: Path) -> None:
+    policy = IntentPolicy("hand", {Category.PII: IntentRule(Category.PII, veto_when_reported=0.5)})
+    book = dataclasses.replace(
+        rulebook, policy=dataclasses.replace(rulebook.policy, intent=policy)
+    )
+    model = IntentModel.load(make_model(tmp_path, WEIGHTS), "hand")
+    verdict = Screener(book, intent=model).screen("news: fined, HKID A123456(3)")
     assert [f.rule_id for f in verdict.findings] == ["hkid"]
-
-
-def test_a_shape_only_identifier_can_be_vetoed(screener: Screener) -> None:
-    verdict = screener.screen("call 9123 4567 hotline")  # the fixture hk-phone: shape, no checksum
-    assert Category.PII not in verdict.categories
 
 
 def test_without_a_model_the_rules_alone_decide(rulebook: Rulebook) -> None:
