@@ -76,6 +76,6 @@ def _show(title: str, judged: Judged) -> None:
     if judged.ordinary is not None:
         alarms = judged.ordinary
         print(
-            f"ordinary chat (held-out half): {len(alarms.flagged)} of {alarms.messages} flagged "
-            f"= {alarms.per_10k:.1f} per 10,000 {alarms.by_category()}"
+            f"ordinary chat (the measuring quarter): {len(alarms.flagged)} of "
+            f"{alarms.messages} flagged = {alarms.per_10k:.1f} per 10,000 {alarms.by_category()}"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.audit import MemoryAuditTrail
-from bot.domain import Action, Message, Verdict
+from bot.domain import Action, Category, Message, Verdict
 from bot.engine.screener import Screener
 from bot.infra.health import Health
 from bot.infra.logs import JsonFormatter
@@ -208,3 +209,22 @@ async def test_a_screening_problem_is_reported_and_the_message_still_handled(rig
     (recorded,) = rig.archive.messages
     assert recorded[1].errors == ("name detection failed: RuntimeError",)
     assert len(rig.notifier.warnings) == 1  # the HKID rule still counted
+
+
+async def test_a_broken_model_file_leaves_the_bot_screening_with_rules_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models", models)
+    weights = models / "intent" / "intent-linear.npz"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a truncated copy
+    monkeypatch.setenv("BOT_MODELS_DIR", str(models))
+    supervisor = Supervisor(Metrics(), Health("t"))
+    rules = RulesManager(REPO / "rules", supervisor=supervisor, replica_id="t", work_dir=tmp_path)
+    caplog.set_level(logging.INFO)
+    await rules.load_initial()
+    screener = rules.current.screener
+    assert screener.intent is None
+    assert supervisor.health.model_version == ""
+    assert any(r.getMessage() == "intent model not loaded" for r in caplog.records)
+    assert screener.screen(HKID_TEXT).categories == (Category.PII,)  # rules still screen
