@@ -57,26 +57,32 @@ class Fitted:
 
 
 def design(texts: Sequence[str], normalise: Callable[[str], str]) -> Any:
-    """One row per message: its first window's features, valued 1/sqrt(count) (as at run time).
+    """One row per message: its first window's features, valued 1/sqrt(count) (as at run time)."""
+    rows, owner = window_rows(texts, normalise)
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    return rows[first]
 
-    Training messages are chat-sized; a long one is represented by its first window, since its
-    label may come from any sentence and the others would teach noise.
-    """
+
+def window_rows(texts: Sequence[str], normalise: Callable[[str], str]) -> tuple[Any, Any]:
+    """Every window of every message as a row, and which message each row belongs to."""
     from scipy import sparse  # noqa: PLC0415  (heavy, training only; the bot never loads it)
 
     indptr: list[int] = [0]
     indices: list[int] = []
     values: list[float] = []
-    for text in texts:
-        window = extract(normalise(text)).windows[0]
-        scale = 1.0 / math.sqrt(len(window.indices))
-        indices.extend(window.indices)
-        values.extend([scale] * len(window.indices))
-        indptr.append(len(indices))
-    return sparse.csr_matrix(
+    owner: list[int] = []
+    for number, text in enumerate(texts):
+        for window in extract(normalise(text)).windows:
+            scale = 1.0 / math.sqrt(len(window.indices))
+            indices.extend(window.indices)
+            values.extend([scale] * len(window.indices))
+            indptr.append(len(indices))
+            owner.append(number)
+    matrix = sparse.csr_matrix(
         (np.asarray(values, dtype=np.float64), np.asarray(indices), np.asarray(indptr)),
-        shape=(len(texts), HASH_SIZE),
+        shape=(len(owner), HASH_SIZE),
     )
+    return matrix, np.asarray(owner)
 
 
 def fit(
@@ -91,30 +97,69 @@ def fit(
     A category's label comes from ``labels`` of the record; ``reported`` from its intent
     (report, warn, policy, question). Ordinary chat has no intents, so it is left out of the
     ``reported`` fit rather than taught as "not reported".
-    """
-    from scipy import sparse  # noqa: PLC0415  (training only)
-    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415  (training only)
 
-    texts = [r.text for r in team] + list(ordinary)
-    matrix = design(texts, normalise)
-    present = (matrix > 0).astype(np.float64)
+    A long message is several windows, and at run time its strongest window counts. Every
+    window of a negative message is a negative; for a positive only the window that carries
+    the cue should be, and which one is not written down: a first fit spreads the message's
+    weight over its windows, a second fit keeps the window the first one scored highest
+    (multiple-instance learning in two passes; chat-sized messages have one window anyway).
+    """
+    rows, owner = window_rows([r.text for r in team] + list(ordinary), normalise)
+    present = (rows > 0).astype(np.float64)
+    counts = np.bincount(owner)
     weights = np.zeros((HASH_SIZE, len(labels)), dtype=np.float32)
     bias = np.zeros(len(labels), dtype=np.float32)
     for column, label in enumerate(labels):
         target, sample = _targets(team, len(ordinary), label, settings)
-        used = sample > 0
-        if target[used].all() or not target[used].any():
+        row_target, row_weight = target[owner], sample[owner] / counts[owner]
+        used = row_weight > 0
+        if row_target[used].all() or not row_target[used].any():
             # Nothing to tell apart (no example of one side): the model never flags it.
             bias[column] = np.float32(-20.0)
             continue
-        ratio = _nb_ratio(present[used], target[used], settings.smoothing)
-        model = LogisticRegression(
-            C=settings.c, solver="liblinear", random_state=SEED, max_iter=2000
-        )
-        model.fit(matrix[used] @ sparse.diags(ratio), target[used], sample_weight=sample[used])
-        weights[:, column] = (model.coef_[0] * ratio).astype(np.float32)
-        bias[column] = np.float32(model.intercept_[0])
+        coef, intercept = _fit_rows(rows, present, row_target, row_weight, used, settings)
+        long_positive = row_target & (counts[owner] > 1)
+        if long_positive.any():
+            scores = rows @ coef
+            keep = _best_windows(scores, owner, long_positive)
+            row_weight = np.where(long_positive, np.where(keep, sample[owner], 0.0), row_weight)
+            used = row_weight > 0
+            coef, intercept = _fit_rows(rows, present, row_target, row_weight, used, settings)
+        weights[:, column] = coef.astype(np.float32)
+        bias[column] = np.float32(intercept)
     return Fitted(tuple(labels), weights, bias)
+
+
+def _fit_rows(
+    rows: Any,
+    present: Any,
+    target: npt.NDArray[np.bool_],
+    weight: npt.NDArray[np.float64],
+    used: npt.NDArray[np.bool_],
+    settings: FitSettings,
+) -> tuple[npt.NDArray[np.float64], float]:
+    """NB-LR on the ``used`` rows: (one weight per feature, intercept)."""
+    from scipy import sparse  # noqa: PLC0415  (training only)
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415  (training only)
+
+    ratio = _nb_ratio(present[used], target[used], settings.smoothing)
+    model = LogisticRegression(C=settings.c, solver="liblinear", random_state=SEED, max_iter=2000)
+    model.fit(rows[used] @ sparse.diags(ratio), target[used], sample_weight=weight[used])
+    return model.coef_[0] * ratio, float(model.intercept_[0])
+
+
+def _best_windows(
+    scores: npt.NDArray[np.float64], owner: npt.NDArray[np.int64], among: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """For each message with rows in ``among``, True on its highest-scoring row."""
+    keep = np.zeros(len(scores), dtype=bool)
+    best: dict[int, int] = {}
+    for row in np.flatnonzero(among):
+        message = int(owner[row])
+        if message not in best or scores[row] > scores[best[message]]:
+            best[message] = int(row)
+    keep[list(best.values())] = True
+    return keep
 
 
 def _targets(
