@@ -30,6 +30,31 @@ class CategoryScore:
         risky = self.true_positive + self.false_negative
         return self.true_positive / risky if risky else 1.0
 
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def count(self, expected: bool, got: bool) -> None:
+        """Count one message's outcome for this category."""
+        if got and expected:
+            self.true_positive += 1
+        elif got:
+            self.false_positive += 1
+        elif expected:
+            self.false_negative += 1
+
+    def to_dict(self) -> dict[str, float]:
+        """Rounded figures for reports and the model description."""
+        return {
+            "precision": round(self.precision, 3),
+            "recall": round(self.recall, 3),
+            "tp": self.true_positive,
+            "fp": self.false_positive,
+            "fn": self.false_negative,
+        }
+
 
 @dataclass(slots=True)
 class EvalReport:

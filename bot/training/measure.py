@@ -6,43 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.domain import Category, Verdict
+from bot.engine.evaluate import CategoryScore
 from bot.engine.screener import Screener
 from bot.training.data import LABELS, Labelled
-
-
-@dataclass(slots=True)
-class Counts:
-    """Confusion counts of one category on one set."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        """Flagged messages that were right (1.0 when nothing was flagged)."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        """Risky messages that were caught (1.0 when there were none)."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    def to_dict(self) -> dict[str, float]:
-        """Rounded figures for reports and the model description."""
-        return {
-            "precision": round(self.precision, 3),
-            "recall": round(self.recall, 3),
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-        }
 
 
 @dataclass(slots=True)
@@ -50,19 +16,16 @@ class SetScore:
     """Scores of every category on one labelled set."""
 
     messages: int = 0
-    counts: dict[Category, Counts] = field(default_factory=lambda: {c: Counts() for c in LABELS})
+    counts: dict[Category, CategoryScore] = field(
+        default_factory=lambda: {c: CategoryScore() for c in LABELS}
+    )
 
     def add(self, expected: frozenset[Category], got: Iterable[Category]) -> None:
         """Count one message."""
         self.messages += 1
         found = set(got)
         for category, counts in self.counts.items():
-            if category in found and category in expected:
-                counts.tp += 1
-            elif category in found:
-                counts.fp += 1
-            elif category in expected:
-                counts.fn += 1
+            counts.count(category in expected, category in found)
 
     @property
     def macro_f1(self) -> float:
@@ -83,7 +46,8 @@ class SetScore:
         for category, counts in self.counts.items():
             lines.append(
                 f"  {category.value:<12} precision {counts.precision:.3f}  recall "
-                f"{counts.recall:.3f}  (tp {counts.tp}, fp {counts.fp}, fn {counts.fn})"
+                f"{counts.recall:.3f}  (tp {counts.true_positive}, fp {counts.false_positive}, "
+                f"fn {counts.false_negative})"
             )
         return "\n".join(lines)
 
