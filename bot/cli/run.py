@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.engine.rulebook.loader import load_rulebook
+from bot.engine.screener import Screener
 from bot.infra.logs import configure_logging
 from bot.runtime.lifecycle import run
 from bot.runtime.settings import ConfigError, load_settings
@@ -60,8 +60,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_level)
     if args.check:
-        rulebook = load_rulebook(settings.rules_dir)
-        print(f"settings OK; rule set {rulebook.version} ({len(rulebook.rules)} rules)")
+        screener = Screener.from_directory(settings.rules_dir, ner=False)
+        rules = f"rule set {screener.rules_version} ({len(screener.rulebook.rules)} rules)"
+        print(f"settings OK; {rules}; {screener.intent_status}")
         return 0
     try:
         return asyncio.run(run(settings))
